@@ -1,0 +1,226 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The real Nova harness does what the rest of the suite relies on.
+
+Everything here goes through the real ``openstack`` CLI (core commands only)
+over HTTP to the real nova-api, except the harness controls themselves.
+"""
+
+import time
+import uuid
+
+from tests.functional import base
+
+POLICY_403 = ("Policy doesn't allow os_compute_api:os-migrate-server:migrate "
+              "to be performed.")
+
+
+class TestMiniCloud(base.MiniCloudTestCase):
+
+    def _one(self, host='compute1', stopped=0):
+        prefix = 'mc-%s' % uuid.uuid4().hex[:6]
+        return self.cloud.seed_servers(host, 1, stopped=stopped,
+                                       prefix=prefix)[0]['id']
+
+    def _wait(self, server_id, status, timeout=60):
+        self.cloud.wait_servers([server_id], status, timeout)
+        return self.server_view(server_id)
+
+    def _migrations(self, server_id):
+        return self.openstack_json('server', 'migration', 'list',
+                                   '--server', server_id)
+
+    def test_cold_migrate_confirm(self):
+        sid = self._one()
+        self.openstack('server', 'migrate', '--wait', sid)
+        view = self.server_view(sid)
+        self.assertEqual('VERIFY_RESIZE', view['status'])
+        self.assertIn(view['host'], ('compute2', 'compute3'))
+        self.openstack('server', 'migration', 'confirm', sid)
+        after = self._wait(sid, 'ACTIVE')
+        self.assertEqual(view['host'], after['host'])
+        [record] = self._migrations(sid)
+        self.assertEqual('confirmed', record['Status'])
+        self.assertEqual('migration', record['Type'])
+        self.assertEqual('compute1', record['Source Compute'])
+        self.assertEqual(view['host'], record['Dest Compute'])
+
+    def test_cold_migrate_revert(self):
+        sid = self._one()
+        self.openstack('server', 'migrate', '--wait', sid)
+        self.assertEqual('VERIFY_RESIZE', self.server_view(sid)['status'])
+        self.openstack('server', 'migration', 'revert', sid)
+        after = self._wait(sid, 'ACTIVE')
+        self.assertEqual('compute1', after['host'])
+        [record] = self._migrations(sid)
+        self.assertEqual('reverted', record['Status'])
+
+    def test_live_migrate(self):
+        sid = self._one()
+        self.openstack('server', 'migrate', '--live-migration', '--wait', sid)
+        view = self.server_view(sid)
+        self.assertEqual('ACTIVE', view['status'])
+        self.assertNotEqual('compute1', view['host'])
+        [record] = self._migrations(sid)
+        self.assertEqual('live-migration', record['Type'])
+        self.assertEqual('completed', record['Status'])
+
+    def test_migration_list_shows_every_record(self):
+        sid = self._one()
+        self.openstack('server', 'migrate', '--wait', sid)
+        self.openstack('server', 'migration', 'revert', sid)
+        self._wait(sid, 'ACTIVE')
+        self.openstack('server', 'migrate', '--live-migration', '--wait', sid)
+        records = self._migrations(sid)
+        self.assertEqual([('live-migration', 'completed'),
+                          ('migration', 'reverted')],
+                         [(r['Type'], r['Status']) for r in records])
+        everything = self.openstack_json('server', 'migration', 'list')
+        self.assertTrue({r['Id'] for r in records}
+                        <= {r['Id'] for r in everything})
+
+    def test_member_gets_nova_policy_403(self):
+        prefix = 'mem-%s' % uuid.uuid4().hex[:6]
+        [server] = self.cloud.seed_servers(None, 1, prefix=prefix,
+                                           user='member')
+        result = self.openstack('server', 'migrate', server['id'],
+                                user='member', expect_rc=1)
+        self.assertIn(POLICY_403, result.stderr)
+        self.assertIn('403', result.stderr)
+        self.assertEqual('', result.stdout)
+        # Nothing moved and no migration was recorded.
+        self.assertEqual([], self._migrations(server['id']))
+        self.assertEqual('ACTIVE', self.server_view(server['id'])['status'])
+
+    # -- controls ----------------------------------------------------------
+    def test_seed_servers_on_a_host_some_stopped(self):
+        prefix = 'seed-%s' % uuid.uuid4().hex[:6]
+        seeded = self.cloud.seed_servers('compute2', 4, stopped=2,
+                                         prefix=prefix)
+        listed = self.openstack_json('server', 'list', '--all-projects',
+                                     '--host', 'compute2', '--name', prefix,
+                                     '--long')
+        self.assertEqual(sorted(s['id'] for s in seeded),
+                         sorted(s['ID'] for s in listed))
+        self.assertEqual(['ACTIVE', 'ACTIVE', 'SHUTOFF', 'SHUTOFF'],
+                         sorted(s['Status'] for s in listed))
+        self.assertEqual({'compute2'}, {s['Host'] for s in listed})
+
+    def test_delay_slows_migrations_so_phases_can_be_seen(self):
+        sid = self._one()
+        self.cloud.set_delay(3)
+        started = time.monotonic()
+        self.openstack('server', 'migrate', sid)
+        seen = set()
+        while True:
+            view = self.server_view(sid)
+            seen.add(view['status'])
+            if view['status'] == 'VERIFY_RESIZE':
+                break
+            self.assertLess(time.monotonic() - started, 60)
+        elapsed = time.monotonic() - started
+        self.assertIn('RESIZE', seen)
+        self.assertGreaterEqual(elapsed, 3)
+        self.openstack('server', 'migration', 'confirm', sid)
+        self._wait(sid, 'ACTIVE')
+
+    def test_cold_migration_to_failing_host_errors_with_reason(self):
+        sid = self._one()
+        self.cloud.fail_migrations(['compute2'], direction='to')
+        self.openstack('--os-compute-api-version', '2.56', 'server',
+                       'migrate', '--host', 'compute2', '--wait', sid,
+                       expect_rc=None)
+        view = self._wait(sid, 'ACTIVE')
+        self.assertEqual('compute1', view['host'])  # back on its source
+        [record] = self._migrations(sid)
+        self.assertEqual('error', record['Status'])
+        self.assertIn('migrations to compute2 are set to fail',
+                      self._failed_event_details(sid))
+        # Other destinations still work.
+        self.openstack('--os-compute-api-version', '2.56', 'server',
+                       'migrate', '--host', 'compute3', '--wait', sid)
+        self.assertEqual('compute3', self.server_view(sid)['host'])
+
+    def test_migrations_from_failing_host_error(self):
+        sid = self._one(host='compute3', stopped=1)
+        self.cloud.fail_migrations(['compute3'], direction='from')
+        # Not --wait: core OSC would wait forever for ACTIVE/VERIFY_RESIZE.
+        self.openstack('server', 'migrate', sid)
+        self._wait_migration_status(sid, 'error')
+        # A stopped server goes back to SHUTOFF on its source.
+        view = self._wait(sid, 'SHUTOFF')
+        self.assertEqual('compute3', view['host'])
+        [record] = self._migrations(sid)
+        self.assertEqual('error', record['Status'])
+        self.assertIn('migrations from compute3 are set to fail',
+                      self._failed_event_details(sid))
+
+    def test_live_migration_to_failing_host_errors_with_reason(self):
+        sid = self._one()
+        self.cloud.fail_migrations(['compute3'], direction='to')
+        self.openstack('--os-compute-api-version', '2.30', 'server',
+                       'migrate', '--live-migration', '--host', 'compute3',
+                       '--wait', sid, expect_rc=None)
+        view = self._wait(sid, 'ACTIVE')
+        self.assertEqual('compute1', view['host'])
+        [record] = self._migrations(sid)
+        self.assertEqual('error', record['Status'])
+        self.assertIn('migrations to compute3 are set to fail',
+                      self._failed_event_details(sid))
+
+    def _wait_migration_status(self, server_id, status, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self._migrations(server_id)
+            if records and records[0]['Status'] == status:
+                return records[0]
+            self.assertLess(time.monotonic(), deadline,
+                            'migration not %s: %s' % (status, records))
+            time.sleep(0.5)
+
+    def _failed_event_details(self, server_id):
+        """Nova's reason for a failed migration: the failed action event."""
+        compute = self.cloud.connection().compute
+        actions = compute.get('/servers/%s/os-instance-actions' % server_id,
+                              microversion='2.84').json()['instanceActions']
+        for action in actions:
+            if action['action'] not in ('migrate', 'live-migration'):
+                continue
+            detail = compute.get('/servers/%s/os-instance-actions/%s' % (
+                server_id, action['request_id']),
+                microversion='2.84').json()['instanceAction']
+            for event in detail['events']:
+                if event['result'] == 'Error':
+                    return event.get('details') or ''
+        self.fail('no failed migration event for %s' % server_id)
+
+    def test_service_down_and_up(self):
+        def state(host):
+            services = self.openstack_json('compute', 'service', 'list',
+                                           '--service', 'nova-compute',
+                                           '--host', host)
+            return services[0]['State']
+
+        self.cloud.service_down('compute3')
+        self.assertEqual('down', state('compute3'))
+        # The scheduler no longer picks it: cold migrations go elsewhere.
+        sid = self._one(host='compute1')
+        self.openstack('server', 'migrate', '--wait', sid)
+        self.assertEqual('compute2', self.server_view(sid)['host'])
+        self.openstack('server', 'migration', 'confirm', sid)
+        self._wait(sid, 'ACTIVE')
+        self.cloud.service_up('compute3')
+        self.assertEqual('up', state('compute3'))
+        self.openstack('--os-compute-api-version', '2.56', 'server',
+                       'migrate', '--host', 'compute3', '--wait', sid)
+        self.assertEqual('compute3', self.server_view(sid)['host'])

@@ -1,0 +1,120 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The minicloud's virt driver: nova's FakeDriver plus test controls.
+
+Runs inside the cloud process (nova's venv). The controls are process-wide
+and changed over HTTP by the auxiliary app while the cloud runs:
+
+- ``delay``: seconds each migration spends "copying" (cold: on the source in
+  migrate_disk_and_power_off; live: before the post-migration step, abortable
+  through Nova's DELETE of the server migration).
+- ``fail_to`` / ``fail_from``: hosts whose migrations fail the way real
+  drivers fail them, so Nova records the migration as error and keeps a reason:
+  cold migrations raise InstanceFaultRollback (server back on its source in its
+  previous state, migration ``error``, failed instance-action event); live
+  migrations fail their pre-check (migration ``error``, failed event).
+"""
+
+import threading
+import time
+
+from nova import exception
+from nova import objects
+from nova.virt import fake
+
+_lock = threading.Lock()
+_controls = {'delay': 0.0, 'fail_to': set(), 'fail_from': set()}
+
+
+def set_controls(delay=None, fail_to=None, fail_from=None):
+    with _lock:
+        if delay is not None:
+            _controls['delay'] = float(delay)
+        if fail_to is not None:
+            _controls['fail_to'] = set(fail_to)
+        if fail_from is not None:
+            _controls['fail_from'] = set(fail_from)
+
+
+def get_controls():
+    with _lock:
+        return {'delay': _controls['delay'],
+                'fail_to': sorted(_controls['fail_to']),
+                'fail_from': sorted(_controls['fail_from'])}
+
+
+def _failure_reason(source, dest):
+    with _lock:
+        if dest in _controls['fail_to']:
+            return 'minicloud: migrations to %s are set to fail' % dest
+        if source in _controls['fail_from']:
+            return 'minicloud: migrations from %s are set to fail' % source
+    return None
+
+
+class MinicloudDriver(fake.FakeDriver):
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi, read_only)
+        self._aborts = set()
+
+    # -- cold migration (runs on the source host) --------------------------
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        # ``dest`` is the destination's IP, the same for every minicloud
+        # host; the migration record names the destination host.
+        migration = objects.Migration.get_by_instance_and_status(
+            context, instance.uuid, 'migrating')
+        reason = _failure_reason(self._host, migration.dest_compute)
+        if reason:
+            raise exception.InstanceFaultRollback(
+                inner_exception=exception.MigrationError(reason=reason))
+        time.sleep(get_controls()['delay'])
+        return super().migrate_disk_and_power_off(
+            context, instance, dest, flavor, network_info,
+            block_device_info, timeout, retry_interval)
+
+    # -- live migration ----------------------------------------------------
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        reason = _failure_reason(instance.host, self._host)
+        if reason:
+            raise exception.MigrationPreCheckError(reason=reason)
+        return super().check_can_live_migrate_destination(
+            context, instance, src_compute_info, dst_compute_info,
+            block_migration, disk_over_commit)
+
+    def live_migration(self, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        deadline = time.monotonic() + get_controls()['delay']
+        while time.monotonic() < deadline:
+            if instance.uuid in self._aborts:
+                self._aborts.discard(instance.uuid)
+                recover_method(context, instance, dest, migrate_data,
+                               migration_status='cancelled')
+                return
+            time.sleep(0.05)
+        post_method(context, instance, dest, block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self._aborts.add(instance.uuid)
+
+    def post_live_migration(self, context, instance, block_device_info,
+                            migrate_data=None):
+        # The guest now lives on the destination: stop tracking it here.
+        self.destroy(context, instance, network_info=None,
+                     block_device_info=block_device_info)

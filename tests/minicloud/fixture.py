@@ -1,0 +1,320 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Client side of the minicloud: start it, talk to it, control it, stop it.
+
+``MiniCloud`` is a fixture: ``setUp`` starts the cloud process (from its own
+venv, see ``venv.py``) and waits until it serves; ``cleanUp`` always stops it.
+It hands tests the endpoints, a clouds.yaml for the ``openstack`` CLI
+(clouds ``minicloud-admin`` and ``minicloud-member``), openstacksdk
+connections, and the controls. ``python -m tests.minicloud.fixture`` runs one
+in the foreground for a person to try.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import typing as ty
+import urllib.request
+
+import fixtures
+
+from tests.minicloud import venv
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+IMAGE_ID = '155d900f-4e14-4e4c-a73d-069cbf4541e6'  # nova's GlanceFixture
+FLAVOR_ID = '1'  # m1.tiny
+START_TIMEOUT = 180
+CLOUDS = {'admin': ('minicloud-admin', 'admin:admin'),
+          'member': ('minicloud-member', 'demo:demo')}
+
+
+class MiniCloudError(Exception):
+    pass
+
+
+def cloud_python() -> str:
+    return os.environ.get('MINICLOUD_PYTHON') or venv.ensure()
+
+
+def openstack_cli() -> str:
+    """The ``openstack`` of the venv running the tests (the one under test)."""
+    return os.path.join(os.path.dirname(sys.executable), 'openstack')
+
+
+class MiniCloud(fixtures.Fixture):
+    def __init__(self, computes: int = 3, confirm_window: int = 0,
+                 debug: bool = False) -> None:
+        super().__init__()
+        self.computes = computes
+        self.confirm_window = confirm_window
+        self.debug = debug
+        self.keep = False  # set when a test failed: keep the logs
+        self.info: dict = {}
+
+    # -- lifecycle ---------------------------------------------------------
+    def _setUp(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix='minicloud-')
+        self.addCleanup(self._remove_dir)
+        args = [cloud_python(), '-m', 'tests.minicloud.cloud',
+                '--state-dir', self.dir, '--computes', str(self.computes),
+                '--confirm-window', str(self.confirm_window)]
+        if self.debug:
+            args.append('--debug')
+        env = dict(os.environ, PYTHONPATH=REPO)
+        started = time.monotonic()
+        with open(os.path.join(self.dir, 'process.log'), 'wb') as out:
+            self.process = subprocess.Popen(
+                args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(self.stop)
+        ready = os.path.join(self.dir, 'ready.json')
+        while not os.path.exists(ready):
+            if self.process.poll() is not None:
+                self.keep = True
+                raise MiniCloudError('minicloud exited with %s during start:\n%s'
+                                     % (self.process.returncode,
+                                        self.log_tail('process.log')))
+            if time.monotonic() - started > START_TIMEOUT:
+                self.keep = True
+                raise MiniCloudError('minicloud not ready after %ss; logs in %s'
+                                     % (START_TIMEOUT, self.dir))
+            time.sleep(0.1)
+        with open(ready) as f:
+            self.info = json.load(f)
+        self.start_seconds = time.monotonic() - started
+        self.clouds_yaml = os.path.join(self.dir, 'clouds.yaml')
+        with open(self.clouds_yaml, 'w') as f:
+            f.write(self.clouds_yaml_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def _remove_dir(self) -> None:
+        if self.keep:
+            print('minicloud: a test failed; logs kept in %s' % self.dir,
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, name: str = 'cloud.log', lines: int = 200) -> str:
+        try:
+            with open(os.path.join(self.dir, name), errors='replace') as f:
+                return ''.join(f.readlines()[-lines:])
+        except FileNotFoundError:
+            return '(no %s)' % name
+
+    @property
+    def rss_mb(self) -> float:
+        with open('/proc/%d/status' % self.process.pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    # -- configuration for clients ----------------------------------------
+    @property
+    def hosts(self) -> ty.List[str]:
+        return list(self.info['hosts'])
+
+    def clouds_yaml_text(self) -> str:
+        lines = ['clouds:']
+        for name, token in CLOUDS.values():
+            lines += [
+                '  %s:' % name,
+                '    auth_type: admin_token',
+                '    auth:',
+                '      endpoint: %s' % self.info['compute_url'],
+                '      token: "%s"' % token,
+                '    compute_endpoint_override: %s' % self.info['compute_url'],
+                '    image_endpoint_override: %s' % self.info['image_url'],
+                '    identity_endpoint_override: %s'
+                % self.info['identity_url'],
+                '    identity_api_version: 3',
+                '    region_name: RegionOne',
+            ]
+        return '\n'.join(lines) + '\n'
+
+    def cli_env(self) -> ty.Dict[str, str]:
+        """Environment for an ``openstack`` subprocess: only this cloud."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OS_')}
+        env['OS_CLIENT_CONFIG_FILE'] = self.clouds_yaml
+        return env
+
+    def openstack(self, *args: str, user: str = 'admin',
+                  timeout: float = 600,
+                  env: ty.Optional[ty.Dict[str, str]] = None
+                  ) -> subprocess.CompletedProcess:
+        """Run the real ``openstack`` CLI against this cloud."""
+        cmd = [openstack_cli(), '--os-cloud', CLOUDS[user][0]] + list(args)
+        return subprocess.run(cmd, env=env or self.cli_env(),
+                              capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+
+    def connection(self, user: str = 'admin'):
+        import openstack.config
+        import openstack.connection
+
+        config = openstack.config.OpenStackConfig(
+            config_files=[self.clouds_yaml], load_envvars=False)
+        return openstack.connection.Connection(
+            config=config.get_one(cloud=CLOUDS[user][0]))
+
+    # -- controls ----------------------------------------------------------
+    def _post(self, body: dict) -> dict:
+        request = urllib.request.Request(
+            self.info['control_url'] + '/control',
+            data=json.dumps(body).encode(), method='POST',
+            headers={'Content-Type': 'application/json'})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+    def state(self) -> dict:
+        with urllib.request.urlopen(self.info['control_url'] + '/state',
+                                    timeout=30) as response:
+            return json.load(response)
+
+    def set_delay(self, seconds: float) -> dict:
+        """Every migration from now on takes ``seconds`` longer."""
+        return self._post({'action': 'delay', 'seconds': seconds})
+
+    def fail_migrations(self, hosts: ty.List[str],
+                        direction: str = 'to') -> dict:
+        """Migrations to (or from) these hosts fail in the driver."""
+        return self._post({'action': 'fail', 'hosts': hosts,
+                           'direction': direction})
+
+    def reset(self) -> dict:
+        return self._post({'action': 'reset'})
+
+    def service_down(self, host: str) -> dict:
+        return self._post({'action': 'service-down', 'host': host})
+
+    def service_up(self, host: str) -> dict:
+        return self._post({'action': 'service-up', 'host': host})
+
+    def requests(self, reset: bool = False) -> ty.List[str]:
+        """The requests nova-api received ("METHOD /path"), oldest first."""
+        requests = self.state()['requests']
+        if reset:
+            self._post({'action': 'reset-requests'})
+        return requests
+
+    # -- servers -----------------------------------------------------------
+    def seed_servers(self, host: ty.Optional[str], count: int,
+                     stopped: int = 0,
+                     prefix: str = 'seed', user: str = 'admin',
+                     timeout: float = 120) -> ty.List[dict]:
+        """Boot ``count`` servers on ``host``; stop the first ``stopped``.
+
+        ``host`` None lets the scheduler choose (the only way for a member).
+
+        Returns the servers (API dicts, microversion 2.74) once they are
+        ACTIVE or SHUTOFF.
+        """
+        compute = self.connection(user).compute
+        ids = []
+        for i in range(count):
+            body = {'server': {'name': '%s-%d' % (prefix, i),
+                               'imageRef': IMAGE_ID, 'flavorRef': FLAVOR_ID,
+                               'networks': 'none'}}
+            if host is not None:
+                body['server']['host'] = host
+            r = compute.post('/servers', json=body, microversion='2.74')
+            _check(r, 202)
+            ids.append(r.json()['server']['id'])
+        self.wait_servers(ids, 'ACTIVE', timeout, user=user)
+        for server_id in ids[:stopped]:
+            _check(compute.post('/servers/%s/action' % server_id,
+                                json={'os-stop': None}), 202)
+        if stopped:
+            self.wait_servers(ids[:stopped], 'SHUTOFF', timeout, user=user)
+        return [self.server(i, user=user) for i in ids]
+
+    def server(self, server_id: str, user: str = 'admin') -> dict:
+        r = self.connection(user).compute.get('/servers/%s' % server_id,
+                                              microversion='2.74')
+        _check(r, 200)
+        return r.json()['server']
+
+    def wait_servers(self, ids: ty.List[str], status: str, timeout: float,
+                     user: str = 'admin') -> None:
+        compute = self.connection(user).compute
+        deadline = time.monotonic() + timeout
+        pending = set(ids)
+        while pending:
+            r = compute.get('/servers/detail?all_tenants=1'
+                            if user == 'admin' else '/servers/detail')
+            _check(r, 200)
+            for s in r.json()['servers']:
+                if s['id'] in pending:
+                    if s['status'] == status:
+                        pending.discard(s['id'])
+                    elif s['status'] == 'ERROR':
+                        raise MiniCloudError('server %s went to ERROR: %s'
+                                             % (s['id'], s.get('fault')))
+            if pending and time.monotonic() > deadline:
+                raise MiniCloudError('servers not %s after %ss: %s'
+                                     % (status, timeout, sorted(pending)))
+            if pending:
+                time.sleep(0.2)
+
+
+def _check(response, status: int) -> None:
+    if response.status_code != status:
+        raise MiniCloudError('%s %s -> %s %s' % (
+            response.request.method, response.request.url,
+            response.status_code, response.text))
+
+
+def main() -> None:
+    """Run a minicloud in the foreground until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('--computes', type=int, default=3)
+    parser.add_argument('--servers', type=int, default=0,
+                        help='seed this many servers on compute1')
+    args = parser.parse_args()
+    cloud = MiniCloud(computes=args.computes)
+    with cloud:
+        if args.servers:
+            cloud.seed_servers('compute1', args.servers,
+                               stopped=args.servers // 3)
+        print(cloud.clouds_yaml_text())
+        print('# ready in %.1fs, nova-api %s, RSS %.0f MB' % (
+            cloud.start_seconds, cloud.info['compute_url'], cloud.rss_mb))
+        print('# try:  OS_CLIENT_CONFIG_FILE=%s openstack --os-cloud '
+              'minicloud-admin server list --all-projects' % cloud.clouds_yaml)
+        print('# cloud log: %s ; Ctrl-C stops the cloud' %
+              cloud.info['log_file'], flush=True)
+        try:
+            while cloud.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == '__main__':
+    main()
