@@ -29,8 +29,10 @@ API_VERSIONS = ('1',)
 
 
 def make_client(instance: ty.Any) -> ty.Any:
-    """The commands talk to Nova through openstacksdk's compute proxy, which
-    honours --os-compute-api-version and the rest of the user's config."""
+    """Return openstacksdk's compute proxy.
+
+    It honours --os-compute-api-version and the rest of the user's config.
+    """
     return instance.sdk_connection.compute
 
 

@@ -16,8 +16,8 @@ import json
 import subprocess
 import typing as ty
 
-from testtools import content
 import testtools
+from testtools import content
 
 from tests.minicloud import fixture as minicloud
 

@@ -86,8 +86,8 @@ class TestMiniCloud(base.MiniCloudTestCase):
                           ('migration', 'reverted')],
                          [(r['Type'], r['Status']) for r in records])
         everything = self.openstack_json('server', 'migration', 'list')
-        self.assertTrue({r['Id'] for r in records}
-                        <= {r['Id'] for r in everything})
+        self.assertEqual(set(), {r['Id'] for r in records}
+                         - {r['Id'] for r in everything})
 
     def test_member_gets_nova_policy_403(self):
         prefix = 'mem-%s' % uuid.uuid4().hex[:6]

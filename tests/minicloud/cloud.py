@@ -62,9 +62,11 @@ _real_create_engine = sqlalchemy.create_engine
 
 
 def _shared_sqlite_engine(url, *args, **kwargs):
-    """oslo.db opens a new connection per session for file sqlite; with ~10
-    service threads that ends in "database is locked". Give every user of a
-    database file the same engine with one connection instead."""
+    """Return one shared engine (one connection) per sqlite file.
+
+    oslo.db opens a new connection per session for file sqlite; with ~10
+    service threads that ends in "database is locked".
+    """
     text = str(url)
     if not text.startswith('sqlite:///'):
         return _real_create_engine(url, *args, **kwargs)
@@ -79,8 +81,11 @@ def _shared_sqlite_engine(url, *args, **kwargs):
 
 
 def _serialize_transactions():
-    """A shared connection cannot run two transactions at once: serialize
-    every enginefacade transaction scope (re-entrant, bounded wait)."""
+    """Serialize every enginefacade transaction scope.
+
+    A shared connection cannot run two transactions at once (re-entrant
+    lock, bounded wait).
+    """
     original = enginefacade._TransactionContextManager._transaction_scope
 
     @contextlib.contextmanager
@@ -120,8 +125,10 @@ def serve(app, name):
 
 
 class RequestCounter:
-    """WSGI middleware counting what clients ask of nova-api (benchmarks and
-    efficiency tests read it through /minicloud/state)."""
+    """WSGI middleware recording what clients ask of nova-api.
+
+    Benchmarks and efficiency tests read it through /minicloud/state.
+    """
 
     def __init__(self, app):
         self.app = app
@@ -327,7 +334,8 @@ class Cloud:
         # Image and network services: nova's own in-process fakes.
         self.glance = nova_fixtures.GlanceFixture(self._host)
         self._host.fixtures.useFixture(self.glance)
-        self._host.fixtures.useFixture(nova_fixtures.NeutronFixture(self._host))
+        self._host.fixtures.useFixture(
+            nova_fixtures.NeutronFixture(self._host))
         nova_fixtures.DefaultFlavorsFixture().setUp()
 
         # Several computes share one state_path: no node identity files.
@@ -394,9 +402,12 @@ class Cloud:
         self.services[host] = svc
 
     def stop_compute(self, host):
-        """Take a compute down as a crash would: it stops consuming RPC and
-        heartbeating. (Service.stop() would shut nova's process-wide thread
-        pools down, i.e. every service of this one-process cloud.)"""
+        """Take a compute down as a crash would.
+
+        It stops consuming RPC and heartbeating. (Service.stop() would shut
+        nova's process-wide thread pools down, i.e. every service of this
+        one-process cloud.)
+        """
         from nova import context
         from nova import objects
 

@@ -86,13 +86,14 @@ class MiniCloud(fixtures.Fixture):
         while not os.path.exists(ready):
             if self.process.poll() is not None:
                 self.keep = True
-                raise MiniCloudError('minicloud exited with %s during start:\n%s'
-                                     % (self.process.returncode,
-                                        self.log_tail('process.log')))
+                raise MiniCloudError(
+                    'minicloud exited with %s during start:\n%s'
+                    % (self.process.returncode, self.log_tail('process.log')))
             if time.monotonic() - started > START_TIMEOUT:
                 self.keep = True
-                raise MiniCloudError('minicloud not ready after %ss; logs in %s'
-                                     % (START_TIMEOUT, self.dir))
+                raise MiniCloudError(
+                    'minicloud not ready after %ss; logs in %s'
+                    % (START_TIMEOUT, self.dir))
             time.sleep(0.1)
         with open(ready) as f:
             self.info = json.load(f)
