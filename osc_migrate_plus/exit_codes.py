@@ -1,0 +1,35 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The exit codes of both commands (documented in doc/source/user)."""
+
+from osc_migrate_plus.engine import verdict
+
+SUCCESS = 0
+FAILURE = 1      # failed, or an error: not found, 403, 409, ...
+USAGE = 2        # bad options; nothing was sent to Nova
+TIMEOUT = 3      # the deadline passed (aborted live migrations included)
+INTERRUPTED = 130  # Ctrl-C / SIGTERM
+
+_BY_RESULT = {
+    verdict.Result.MIGRATED: SUCCESS,
+    verdict.Result.CONFIRMED: SUCCESS,
+    verdict.Result.REVERTED: SUCCESS,
+    verdict.Result.FAILED: FAILURE,
+    verdict.Result.TIMEOUT: TIMEOUT,
+    verdict.Result.ABORTED: TIMEOUT,
+    verdict.Result.INTERRUPTED: INTERRUPTED,
+}
+
+
+def for_result(result: verdict.Result) -> int:
+    return _BY_RESULT[result]

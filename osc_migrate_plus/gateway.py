@@ -1,0 +1,304 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The Nova gateway: the only module that sends requests to Nova.
+
+It speaks the compute API through openstacksdk's compute proxy (so auth,
+endpoints, TLS options and ``--os-compute-api-version`` come from the user's
+OSC configuration), picks microversions, turns API documents into the
+engine's ``Server``/``Migration`` values, and retries what is safe to retry.
+"""
+
+import random
+import re
+import time
+import typing as ty
+
+from keystoneauth1 import discover
+from keystoneauth1 import exceptions as ksa_exc
+from openstack import exceptions as sdk_exc
+
+from osc_migrate_plus.engine import verdict
+
+# The migrations API with changes-since, uuid and newest-first order.
+MIN_MICROVERSION = '2.59'
+# The newest microversion whose documents this client knows how to read.
+KNOWN_MAX_MICROVERSION = '2.100'
+# Instance-action events carry ``details`` (the failure reason) from here.
+EVENT_DETAILS_MICROVERSION = '2.84'
+
+UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
+
+
+class NovaError(Exception):
+    """A refusal or failure from Nova, with what the user needs to know."""
+
+    def __init__(self, message: str, status: ty.Optional[int] = None):
+        super().__init__(message)
+        self.status = status
+
+
+class MicroversionError(NovaError):
+    pass
+
+
+class NotFound(NovaError):
+    pass
+
+
+class Transient(NovaError):
+    """Connection failure or 5xx: worth another try later."""
+
+
+def _vstr(version: ty.Any) -> str:
+    return discover.version_to_string(discover.normalize_version_number(
+        version))
+
+
+def _vtuple(version: ty.Any) -> ty.Tuple[int, ...]:
+    return tuple(discover.normalize_version_number(version))
+
+
+class NovaGateway:
+    def __init__(self, compute: ty.Any,
+                 sleep: ty.Optional[ty.Callable[[float], None]] = None,
+                 read_retries: int = 3) -> None:
+        self.compute = compute
+        self._sleep = sleep or time.sleep
+        self._read_retries = read_retries
+        self._microversion: ty.Optional[str] = None
+        self._explicit: ty.Optional[str] = None
+
+    # -- microversions -----------------------------------------------------
+    @property
+    def microversion(self) -> str:
+        """The microversion every request uses.
+
+        The user's explicit ``--os-compute-api-version`` if given (it must be
+        2.59 or newer), else the newest both sides know.
+        """
+        if self._microversion is None:
+            explicit = getattr(self.compute, 'default_microversion', None)
+            data = self.compute.get_endpoint_data()
+            server_max = getattr(data, 'max_microversion', None)
+            if explicit:
+                self._explicit = _vstr(explicit)
+                self.require(MIN_MICROVERSION, 'following migrations',
+                             _version=self._explicit)
+                chosen = self._explicit
+            else:
+                if not server_max or (_vtuple(server_max)
+                                      < _vtuple(MIN_MICROVERSION)):
+                    raise MicroversionError(
+                        'This cloud offers compute API microversions up to '
+                        '%s; following migrations needs %s or newer.' % (
+                            _vstr(server_max) if server_max else '2.1',
+                            MIN_MICROVERSION))
+                chosen = min(_vtuple(server_max),
+                             _vtuple(KNOWN_MAX_MICROVERSION))
+                chosen = _vstr(chosen)
+            self._microversion = chosen
+        return self._microversion
+
+    def supports(self, version: str) -> bool:
+        return _vtuple(self.microversion) >= _vtuple(version)
+
+    def require(self, version: str, what: str,
+                _version: ty.Optional[str] = None) -> None:
+        current = _version or self.microversion
+        if _vtuple(current) < _vtuple(version):
+            raise MicroversionError(
+                '%s requires --os-compute-api-version %s or greater '
+                '(requested %s).' % (what, version, current))
+
+    # -- HTTP --------------------------------------------------------------
+    def _call(self, method: str, url: str, body: ty.Any = None,
+              params: ty.Optional[dict] = None, retries: int = 0) -> ty.Any:
+        attempt = 0
+        while True:
+            try:
+                response = self.compute.request(
+                    url, method, json=body, params=params,
+                    microversion=self.microversion, raise_exc=False)
+            except ksa_exc.ConnectionError as exc:
+                error: NovaError = Transient(
+                    'cannot reach the compute API: %s' % exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._error(response)
+            if not isinstance(error, Transient) or attempt >= retries:
+                raise error
+            attempt += 1
+            # Exponential backoff with jitter.
+            self._sleep(min(0.5 * 2 ** attempt, 8) * random.uniform(0.5, 1.5))
+
+    @staticmethod
+    def _error(response: ty.Any) -> NovaError:
+        try:
+            sdk_exc.raise_from_response(response)
+        except sdk_exc.HttpException as exc:
+            detail = exc.details or exc.message or response.reason
+            status = response.status_code
+            text = 'HTTP %s: %s' % (status, detail)
+            if status == 404:
+                return NotFound(text, status)
+            if status >= 500:
+                return Transient(text, status)
+            return NovaError(text, status)
+        return NovaError('HTTP %s' % response.status_code,
+                         response.status_code)
+
+    def _get(self, url: str, params: ty.Optional[dict] = None) -> ty.Any:
+        return self._call('GET', url, params=params,
+                          retries=self._read_retries).json()
+
+    # -- reads -------------------------------------------------------------
+    def find_server(self, name_or_id: str) -> verdict.Server:
+        """A server by ID or exact name, in any project (admin)."""
+        if UUID_RE.match(name_or_id):
+            try:
+                return self.get_server(name_or_id)
+            except NotFound:
+                pass
+        params = {'name': '^%s$' % re.escape(name_or_id), 'all_tenants': 1}
+        try:
+            servers = self._get('/servers/detail', params=params)['servers']
+        except NovaError as exc:
+            if exc.status != 403:
+                raise
+            # Not an admin: look in the user's own project.
+            del params['all_tenants']
+            servers = self._get('/servers/detail', params=params)['servers']
+        if not servers:
+            raise NotFound('No server with a name or ID of %r exists.'
+                           % name_or_id, 404)
+        if len(servers) > 1:
+            raise NovaError(
+                'More than one server is named %r: %s. Name one by ID.'
+                % (name_or_id, ', '.join(sorted(s['id'] for s in servers))))
+        return self._server(servers[0])
+
+    def get_server(self, server_id: str) -> verdict.Server:
+        return self._server(self._get('/servers/%s' % server_id)['server'])
+
+    @staticmethod
+    def _server(doc: dict) -> verdict.Server:
+        fault = doc.get('fault') or None
+        return verdict.Server(
+            id=doc['id'], name=doc.get('name') or '',
+            status=doc.get('status') or '',
+            task_state=doc.get('OS-EXT-STS:task_state'),
+            host=doc.get('OS-EXT-SRV-ATTR:host'),
+            project_id=doc.get('tenant_id'),
+            fault=fault.get('message') if fault else None)
+
+    @staticmethod
+    def _migration(doc: dict) -> verdict.Migration:
+        return verdict.Migration(
+            id=doc['id'], uuid=doc.get('uuid'),
+            type=doc.get('migration_type') or 'migration',
+            status=doc.get('status') or '',
+            source=doc.get('source_compute'), dest=doc.get('dest_compute'),
+            created_at=doc.get('created_at'),
+            updated_at=doc.get('updated_at'))
+
+    def migrations(self, server_id: str,
+                   limit: ty.Optional[int] = None) -> ty.List[
+                       verdict.Migration]:
+        """The server's migration records, newest first (2.59)."""
+        params: ty.Dict[str, ty.Any] = {'instance_uuid': server_id}
+        if limit:
+            params['limit'] = limit
+        docs = self._get('/os-migrations', params=params)['migrations']
+        return [self._migration(d) for d in docs]
+
+    def newest_migration(self,
+                         server_id: str) -> ty.Optional[verdict.Migration]:
+        found = self.migrations(server_id, limit=1)
+        return found[0] if found else None
+
+    def live_progress(self, server_id: str,
+                      migration_id: int) -> ty.Optional[dict]:
+        """Memory/disk progress of a running live migration, if Nova says."""
+        try:
+            return self._get('/servers/%s/migrations/%s' % (
+                server_id, migration_id))['migration']
+        except NotFound:
+            return None  # finished between two reads
+
+    def compute_hosts(self) -> ty.List[str]:
+        services = self._get('/os-services',
+                             params={'binary': 'nova-compute'})['services']
+        return sorted({s['host'] for s in services})
+
+    def explain(self, server: verdict.Server,
+                migration: ty.Optional[verdict.Migration]) -> str:
+        """Return Nova's reason for a failure.
+
+        The server fault, or the failed instance-action event (with its
+        details from 2.84).
+        """
+        if server.fault:
+            return server.fault
+        actions = self._get('/servers/%s/os-instance-actions'
+                            % server.id)['instanceActions']
+        wanted = ('live-migration',) if migration and \
+            migration.kind == verdict.LIVE else ('migrate', 'resize')
+        for action in actions:  # newest first
+            if action.get('action') not in wanted:
+                continue
+            detail = self._get('/servers/%s/os-instance-actions/%s' % (
+                server.id, action['request_id']))['instanceAction']
+            for event in detail.get('events') or []:
+                if event.get('result') == 'Error':
+                    where = event.get('host')
+                    reason = event.get('details') or action.get('message') \
+                        or 'no details (compute API %s needed)' % (
+                            EVENT_DETAILS_MICROVERSION)
+                    return '%s failed%s: %s' % (
+                        event.get('event'),
+                        ' on %s' % where if where else '', reason)
+            if action.get('message'):
+                return action['message']
+            break
+        return ''
+
+    # -- writes ------------------------------------------------------------
+    def start_migration(self, server_id: str, live: bool,
+                        host: ty.Optional[str] = None,
+                        block_migration: ty.Optional[bool] = None) -> None:
+        if live:
+            body: dict = {'host': host}
+            if self.supports('2.25'):
+                body['block_migration'] = ('auto' if block_migration is None
+                                           else block_migration)
+            else:
+                body['block_migration'] = bool(block_migration)
+                body['disk_over_commit'] = False
+            self._action(server_id, {'os-migrateLive': body})
+        else:
+            self._action(server_id, {'migrate': {'host': host}
+                                     if host else None})
+
+    def confirm(self, server_id: str) -> None:
+        self._action(server_id, {'confirmResize': None})
+
+    def revert(self, server_id: str) -> None:
+        self._action(server_id, {'revertResize': None})
+
+    def abort(self, server_id: str, migration_id: int) -> None:
+        self._call('DELETE', '/servers/%s/migrations/%s' % (
+            server_id, migration_id))
+
+    def _action(self, server_id: str, body: dict) -> None:
+        self._call('POST', '/servers/%s/action' % server_id, body=body)

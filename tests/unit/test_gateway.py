@@ -1,0 +1,207 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from keystoneauth1 import exceptions as ksa_exc
+import testtools
+
+from osc_migrate_plus import gateway as gw
+from tests.unit import fakes
+
+UUID = '6f0c2f8e-3f5a-4a4e-9a55-7d6bb4b3f0a1'
+
+
+class TestMicroversions(testtools.TestCase):
+
+    def test_newest_both_sides_know(self):
+        nova = fakes.FakeCompute(max_microversion='2.96')
+        self.assertEqual('2.96', gw.NovaGateway(nova.proxy).microversion)
+        nova = fakes.FakeCompute(max_microversion='2.200')
+        self.assertEqual(gw.KNOWN_MAX_MICROVERSION,
+                         gw.NovaGateway(nova.proxy).microversion)
+
+    def test_cloud_too_old(self):
+        nova = fakes.FakeCompute(max_microversion='2.53')
+        e = self.assertRaises(gw.MicroversionError,
+                              lambda: gw.NovaGateway(nova.proxy).microversion)
+        self.assertIn('up to 2.53', str(e))
+        self.assertIn('2.59', str(e))
+
+    def test_explicit_version_is_used(self):
+        nova = fakes.FakeCompute(default_microversion='2.60')
+        gateway = gw.NovaGateway(nova.proxy)
+        self.assertEqual('2.60', gateway.microversion)
+        self.assertFalse(gateway.supports('2.65'))
+
+    def test_explicit_version_too_low_names_the_version(self):
+        nova = fakes.FakeCompute(default_microversion='2.1')
+        e = self.assertRaises(gw.MicroversionError,
+                              lambda: gw.NovaGateway(nova.proxy).microversion)
+        self.assertIn('--os-compute-api-version 2.59 or greater', str(e))
+
+    def test_require(self):
+        gateway = gw.NovaGateway(fakes.FakeCompute(
+            default_microversion='2.59').proxy)
+        gateway.require('2.56', 'cold --host')
+        e = self.assertRaises(gw.MicroversionError, gateway.require, '2.65',
+                              'aborting queued')
+        self.assertIn('2.65 or greater', str(e))
+
+    def test_every_request_carries_the_microversion(self):
+        nova = fakes.FakeCompute(max_microversion='2.90')
+        nova.route('GET', '/servers/s1', fakes.response(
+            200, {'server': fakes.server_doc()}))
+        gw.NovaGateway(nova.proxy).get_server('s1')
+        self.assertEqual(['2.90'], [r[4] for r in nova.requests])
+
+
+class TestReads(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.nova = fakes.FakeCompute()
+        self.gateway = gw.NovaGateway(self.nova.proxy, sleep=lambda s: None)
+
+    def test_find_by_id(self):
+        self.nova.route('GET', '/servers/%s' % UUID, fakes.response(
+            200, {'server': fakes.server_doc(UUID, task_state='migrating')}))
+        server = self.gateway.find_server(UUID)
+        self.assertEqual((UUID, 'migrating', 'compute1'),
+                         (server.id, server.task_state, server.host))
+
+    def test_find_by_exact_name_all_projects(self):
+        self.nova.route('GET', '/servers/detail', fakes.response(
+            200, {'servers': [fakes.server_doc('s9', 'web.1')]}))
+        self.assertEqual('s9', self.gateway.find_server('web.1').id)
+        params = self.nova.requests[-1][2]
+        self.assertEqual('^web\\.1$', params['name'])
+        self.assertEqual(1, params['all_tenants'])
+
+    def test_ambiguous_name_lists_ids(self):
+        self.nova.route('GET', '/servers/detail', fakes.response(
+            200, {'servers': [fakes.server_doc('b'), fakes.server_doc('a')]}))
+        e = self.assertRaises(gw.NovaError, self.gateway.find_server, 'vm')
+        self.assertIn('a, b', str(e))
+
+    def test_unknown(self):
+        self.nova.route('GET', '/servers/detail', fakes.response(
+            200, {'servers': []}))
+        self.assertRaises(gw.NotFound, self.gateway.find_server, 'ghost')
+
+    def test_member_falls_back_to_own_project(self):
+        def answer(url, params, body):
+            if 'all_tenants' in params:
+                return fakes.nova_error(403, 'Policy ... get_all_tenants')
+            return fakes.response(200, {'servers': [fakes.server_doc()]})
+        self.nova.route('GET', '/servers/detail', answer)
+        self.assertEqual('s1', self.gateway.find_server('vm').id)
+
+    def test_newest_migration_asks_for_one(self):
+        self.nova.route('GET', '/os-migrations', fakes.response(
+            200, {'migrations': [fakes.migration_doc(3, 'running',
+                                                     'live-migration')]}))
+        m = self.gateway.newest_migration('s1')
+        self.assertEqual((3, 'live', 'running'), (m.id, m.kind, m.status))
+        self.assertEqual({'instance_uuid': 's1', 'limit': 1},
+                         self.nova.requests[-1][2])
+
+    def test_transient_errors_retried_then_raised(self):
+        self.nova.route('GET', '/servers/s1', [
+            fakes.nova_error(503, 'busy'),
+            ksa_exc.ConnectFailure('refused'),
+            fakes.response(200, {'server': fakes.server_doc()})])
+        self.assertEqual('s1', self.gateway.get_server('s1').id)
+        self.nova.route('GET', '/servers/s2', fakes.nova_error(500, 'boom'))
+        self.assertRaises(gw.Transient, self.gateway.get_server, 's2')
+        self.assertEqual(1 + 3, len([r for r in self.nova.requests
+                                     if r[1] == '/servers/s2']))
+
+    def test_forbidden_never_retried(self):
+        self.nova.route('GET', '/os-migrations', fakes.nova_error(
+            403, "Policy doesn't allow os_compute_api:os-migrations:index "
+                 "to be performed."))
+        e = self.assertRaises(gw.NovaError, self.gateway.migrations, 's1')
+        self.assertEqual(403, e.status)
+        self.assertIn("Policy doesn't allow", str(e))
+        self.assertEqual(1, len(self.nova.requests))
+
+    def test_explain_prefers_fault(self):
+        server = gw.NovaGateway._server(fakes.server_doc(
+            status='ERROR', fault='No valid host was found.'))
+        self.assertEqual('No valid host was found.',
+                         self.gateway.explain(server, None))
+        self.assertEqual([], self.nova.requests)
+
+    def test_explain_reads_failed_event_details(self):
+        self.nova.route('GET', '/servers/s1/os-instance-actions',
+                        fakes.response(200, {'instanceActions': [
+                            {'action': 'migrate', 'request_id': 'req-1',
+                             'message': 'Error'}]}))
+        self.nova.route('GET', '/servers/s1/os-instance-actions/req-1',
+                        fakes.response(200, {'instanceAction': {'events': [
+                            {'event': 'compute_prep_resize',
+                             'result': 'Success'},
+                            {'event': 'compute_resize_instance',
+                             'result': 'Error', 'host': 'compute1',
+                             'details': 'Host key verification failed.'}]}}))
+        server = gw.NovaGateway._server(fakes.server_doc())
+        migration = gw.NovaGateway._migration(fakes.migration_doc(
+            status='error'))
+        self.assertEqual('compute_resize_instance failed on compute1: Host '
+                         'key verification failed.',
+                         self.gateway.explain(server, migration))
+
+
+class TestWrites(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.nova = fakes.FakeCompute()
+        self.nova.route('POST', '/servers/s1/action', fakes.response(202))
+        self.gateway = gw.NovaGateway(self.nova.proxy)
+
+    def test_cold(self):
+        self.gateway.start_migration('s1', live=False)
+        self.gateway.start_migration('s1', live=False, host='compute3')
+        self.assertEqual([{'migrate': None},
+                          {'migrate': {'host': 'compute3'}}],
+                         [w[2] for w in self.nova.writes()])
+
+    def test_live_block_migration_auto_from_225(self):
+        self.gateway.start_migration('s1', live=True)
+        self.gateway.start_migration('s1', live=True, host='c2',
+                                     block_migration=True)
+        self.assertEqual([
+            {'os-migrateLive': {'host': None, 'block_migration': 'auto'}},
+            {'os-migrateLive': {'host': 'c2', 'block_migration': True}}],
+            [w[2] for w in self.nova.writes()])
+
+    def test_conflict_is_reported_with_novas_words(self):
+        self.nova.route('POST', '/servers/s1/action', fakes.nova_error(
+            409, "Cannot 'migrate' instance s1 while it is in vm_state "
+                 "paused", 'POST'))
+        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+                              's1', False)
+        self.assertEqual(409, e.status)
+        self.assertIn('vm_state paused', str(e))
+
+    def test_posts_are_not_retried(self):
+        self.nova.route('POST', '/servers/s1/action',
+                        fakes.nova_error(503, 'busy', 'POST'))
+        self.assertRaises(gw.Transient, self.gateway.confirm, 's1')
+        self.assertEqual(1, len(self.nova.writes()))
+
+    def test_abort(self):
+        self.nova.route('DELETE', '/servers/s1/migrations/4',
+                        fakes.response(202))
+        self.gateway.abort('s1', 4)
+        self.assertEqual([('DELETE', '/servers/s1/migrations/4', None)],
+                         self.nova.writes())
