@@ -47,3 +47,4 @@ class TestPluginLoads(testtools.TestCase):
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertNotIn('Failed to import plugin', result.stderr)
         self.assertIn('--os-compute-api-version', result.stdout)
+        self.assertIn('server migrate watch', result.stdout)
