@@ -64,7 +64,7 @@ def _vstr(version: ty.Any) -> str:
         version))
 
 
-def _vtuple(version: ty.Any) -> ty.Tuple[int, ...]:
+def _vtuple(version: ty.Any) -> ty.Tuple[float, ...]:
     return tuple(discover.normalize_version_number(version))
 
 
@@ -103,9 +103,8 @@ class NovaGateway:
                         '%s; following migrations needs %s or newer.' % (
                             _vstr(server_max) if server_max else '2.1',
                             MIN_MICROVERSION))
-                chosen = min(_vtuple(server_max),
-                             _vtuple(KNOWN_MAX_MICROVERSION))
-                chosen = _vstr(chosen)
+                chosen = _vstr(min(_vtuple(server_max),
+                                   _vtuple(KNOWN_MAX_MICROVERSION)))
             self._microversion = chosen
         return self._microversion
 

@@ -37,7 +37,8 @@ ABORTABLE_265 = ('queued', 'preparing')
 
 
 class Reporter(ty.Protocol):
-    wants_live_progress: bool
+    @property
+    def wants_live_progress(self) -> bool: ...
 
     def phase(self, server: verdict.Server,
               migration: ty.Optional[verdict.Migration], phase: str,
@@ -137,7 +138,7 @@ class Follower:
             self.reporter.tick(server, migration, assessment.phase, elapsed,
                                progress)
 
-            if assessment.done:
+            if assessment.result is not None:
                 message = assessment.reason
                 if assessment.result == verdict.Result.FAILED:
                     message = self._explain(server, migration, message)

@@ -211,8 +211,9 @@ class WatchMigration(command.ShowOne):
     # -- the work ----------------------------------------------------------
     def take_action(self, parsed_args: argparse.Namespace
                     ) -> ty.Tuple[ty.Tuple[str, ...], ty.Tuple[ty.Any, ...]]:
-        self._gateway = gateway = gw.NovaGateway(
-            self.app.client_manager.migrate_plus)
+        # The plugin's client (plugin.make_client): the sdk compute proxy.
+        compute = getattr(self.app.client_manager, 'migrate_plus')
+        self._gateway = gateway = gw.NovaGateway(compute)
         reporter = progress.StderrProgress(self.app.stderr,
                                            quiet=is_quiet(self.app,
                                                           parsed_args))
