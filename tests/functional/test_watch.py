@@ -198,6 +198,18 @@ class TestWatch(base.MiniCloudTestCase):
         self.assertEqual({'status': 'ACTIVE', 'host': 'compute1'},
                          self.server_view(server['id']))
 
+    def test_ambiguous_name_lists_the_ids(self):
+        prefix = 'dup-%s' % uuid.uuid4().hex[:6]
+        servers = self.cloud.seed_servers('compute2', 2, prefix=prefix)
+        for server in servers:
+            self.openstack('server', 'set', '--name', prefix, server['id'])
+        result = self.openstack(*(WATCH + (prefix, '--start')), expect_rc=1)
+        self.assertIn('More than one server is named', result.stderr)
+        for server in servers:
+            self.assertIn(server['id'], result.stderr)
+            self.assertEqual([], self.openstack_json(
+                'server', 'migration', 'list', '--server', server['id']))
+
     def test_conflict_names_the_state(self):
         server = self._one()
         self.openstack('server', 'pause', server['id'])

@@ -511,8 +511,13 @@ def main(argv=None):
         json.dump(info, f)
     os.replace(ready + '.tmp', ready)
     LOG.info('minicloud ready: %s', info)
-    while True:
-        time.sleep(3600)
+    # It runs in a session of its own: if whoever started it dies without
+    # stopping it (a killed test runner), stop with it.
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    LOG.info('minicloud: parent %s is gone, stopping', parent)
+    os._exit(0)
 
 
 if __name__ == '__main__':
