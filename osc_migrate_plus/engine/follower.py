@@ -77,6 +77,7 @@ class Follower:
         # The last state seen, for a report if we are interrupted.
         self.last_server: ty.Optional[verdict.Server] = None
         self.last_migration: ty.Optional[verdict.Migration] = None
+        self.started: ty.Optional[float] = None
 
     def _read(self, target: verdict.Target, after_id: int
               ) -> ty.Tuple[verdict.Server, ty.Optional[verdict.Migration]]:
@@ -101,7 +102,7 @@ class Follower:
         ``after_id``: records with an id up to this one predate the
         migration being followed (it was not recorded yet).
         """
-        started = self.clock()
+        started = self.started = self.clock()
         deadline = started + self.timeout if self.timeout else None
         last_phase = None
         conflicts = 0
@@ -224,6 +225,10 @@ class Follower:
         except gw.NovaError as exc:
             reason = '(could not read the reason: %s)' % exc
         return '%s: %s' % (message, reason) if reason else message
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started if self.started is not None \
+            else 0.0
 
     def _outcome(self, result: verdict.Result, target: verdict.Target,
                  elapsed: float, message: str) -> Outcome:

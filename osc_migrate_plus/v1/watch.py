@@ -328,8 +328,8 @@ class WatchMigration(command.ShowOne):
         text = ('Interrupted: the migration goes on in Nova. Follow it '
                 'again with: %s' % again)
         reporter.message(text)
-        outcome = loop._outcome(verdict.Result.INTERRUPTED, target, 0.0, text)
-        return outcome
+        return loop._outcome(verdict.Result.INTERRUPTED, target,
+                             loop.elapsed(), text)
 
 
 def _goal(args: argparse.Namespace) -> verdict.Goal:

@@ -176,10 +176,13 @@ class TestRun(WatchTestCase):
                                       task_state='resize_migrating')],
                     [fakes.migration_doc(2, 'migrating')])
         self.sleep.side_effect = KeyboardInterrupt
-        rc = self.run_cmd('-f', 'json', 'vm', '--confirm')
+        clock = iter(range(0, 100000, 5))
+        with mock.patch('time.monotonic', lambda: next(clock)):
+            rc = self.run_cmd('-f', 'json', 'vm', '--confirm')
         self.assertEqual(exit_codes.INTERRUPTED, rc)
         out = json.loads(self.app.stdout.getvalue())
         self.assertEqual('interrupted', out['Result'])
+        self.assertGreater(out['Duration'], 0)
         self.assertIn('goes on in Nova', self.app.stderr.getvalue())
         self.assertIn('openstack server migrate watch s1 --migration 2 '
                       '--confirm', self.app.stderr.getvalue())
