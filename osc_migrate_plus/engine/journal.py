@@ -1,0 +1,248 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The batch journal: append-only JSON lines, so nothing is lost.
+
+One line per record, flushed and fsynced as it is written, in a file created
+mode 0600 and locked (flock) by the batch writing it, so a second batch cannot
+resume it concurrently. The first line is the header (options, cloud), then
+the plan and every event per server. ``replay`` rebuilds where each server
+stands; a torn last line (a crash mid-write) is tolerated, any other damage is
+an error naming the line.
+
+Only the fields this module is given are written; keys that look like
+credentials are refused outright, so a token can never reach a journal.
+"""
+
+import datetime
+import errno
+import fcntl
+import json
+import os
+import typing as ty
+
+FORMAT_VERSION = 1
+_SECRET_WORDS = ('password', 'token', 'secret', 'credential', 'auth')
+
+# Where a server stands, from the journal's point of view.
+PLANNED = 'planned'        # in the plan, not submitted
+SUBMITTING = 'submitting'  # the migrate request may or may not have reached
+SUBMITTED = 'submitted'    # Nova accepted it (202)
+FINISHED = 'finished'      # a verdict was recorded
+SKIPPED = 'skipped'        # pre-flight said no
+
+
+class JournalError(Exception):
+    pass
+
+
+class JournalBusy(JournalError):
+    pass
+
+
+def default_dir() -> str:
+    base = os.environ.get('XDG_STATE_HOME') or os.path.join(
+        os.path.expanduser('~'), '.local', 'state')
+    return os.path.join(base, 'osc-migrate-plus')
+
+
+def default_path(now: ty.Optional[datetime.datetime] = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return os.path.join(default_dir(), 'batch-%s-%d.jsonl' % (
+        now.strftime('%Y%m%dT%H%M%SZ'), os.getpid()))
+
+
+def _check_no_secrets(value: ty.Any, where: str = '') -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            lowered = str(key).lower()
+            if any(word in lowered for word in _SECRET_WORDS):
+                raise ValueError('refusing to journal %r%s: it looks like a '
+                                 'credential' % (key, where))
+            _check_no_secrets(item, where)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_no_secrets(item, where)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+class Journal:
+    """An open journal, locked for writing by this process."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @classmethod
+    def create(cls, path: str, header: dict) -> 'Journal':
+        """A new journal (mode 0600); refuses to overwrite an existing one."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | os.O_APPEND, 0o600)
+        except FileExistsError:
+            raise JournalError('journal %s already exists; resume it with '
+                               '--resume %s or choose another --state-file'
+                               % (path, path))
+        journal = cls(path, fd)
+        journal._lock()
+        journal.write(dict(header, type='header', version=FORMAT_VERSION))
+        return journal
+
+    @classmethod
+    def reopen(cls, path: str) -> 'Journal':
+        """Reopen for appending (resume): lock it, cut a torn last line."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            raise JournalError('no journal at %s' % path)
+        journal = cls(path, fd)
+        journal._lock()
+        os.fchmod(fd, 0o600)
+        size = os.fstat(fd).st_size
+        if size:
+            with open(path, 'rb') as f:
+                data = f.read()
+            keep = data.rfind(b'\n') + 1
+            if keep != size:  # a torn last line from a crash mid-write
+                os.ftruncate(fd, keep)
+        return journal
+
+    def _lock(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self._fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise JournalBusy('journal %s is in use by a running batch; '
+                                  'wait for it to finish or stop it first'
+                                  % self.path)
+            raise
+
+    def write(self, record: dict) -> None:
+        _check_no_secrets(record)
+        record = dict(record)
+        record.setdefault('ts', _now())
+        line = json.dumps(record, sort_keys=True, separators=(',', ':'))
+        os.write(self._fd, line.encode() + b'\n')
+        os.fsync(self._fd)
+
+    def event(self, server_id: str, event: str, **fields: ty.Any) -> None:
+        self.write(dict(fields, type='event', server=server_id, event=event))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock
+            self._fd = -1
+
+
+class ServerState(ty.NamedTuple):
+    state: str
+    migration_id: ty.Optional[int] = None
+    baseline_id: int = 0           # newest record before our submit
+    result: ty.Optional[str] = None
+    attempts: int = 0
+    plan: ty.Optional[dict] = None
+
+
+class Replay(ty.NamedTuple):
+    header: dict
+    servers: ty.Dict[str, ServerState]
+    torn: bool
+
+
+def replay(path: str) -> Replay:
+    """Read a journal back: its header and where each server stands."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise JournalError('no journal at %s' % path)
+    if not data.strip():
+        raise JournalError('journal %s is empty: it has no batch header'
+                           % path)
+    lines = data.split(b'\n')
+    torn = False
+    if lines[-1] == b'':
+        lines.pop()
+    else:
+        # No newline at the end: the last write was cut short.
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            lines.pop()
+            torn = True
+    records = []
+    for number, raw in enumerate(lines, 1):
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict) or 'type' not in record:
+                raise ValueError('not a journal record')
+            if record['type'] == 'event' and not isinstance(
+                    record.get('server'), str):
+                raise ValueError('an event without a server')
+        except ValueError as exc:
+            raise JournalError('journal %s is damaged at line %d: %s'
+                               % (path, number, exc))
+        records.append(record)
+    if not records or records[0].get('type') != 'header':
+        raise JournalError('journal %s does not start with a batch header; '
+                           'is it an osc-migrate-plus journal?' % path)
+    header = records[0]
+    if header.get('version') != FORMAT_VERSION:
+        raise JournalError('journal %s has format version %r; this client '
+                           'reads version %d' % (path, header.get('version'),
+                                                 FORMAT_VERSION))
+    servers: ty.Dict[str, ServerState] = {}
+    for record in records[1:]:
+        if record['type'] == 'plan':
+            for item in record.get('servers', []):
+                state = SKIPPED if item.get('verdict') == 'skipped' \
+                    else PLANNED
+                servers[item['id']] = ServerState(state, plan=item)
+        elif record['type'] == 'event':
+            sid = record['server']
+            current = servers.get(sid, ServerState(PLANNED))
+            servers[sid] = _apply(current, record)
+    return Replay(header, servers, torn)
+
+
+def _apply(current: ServerState, record: dict) -> ServerState:
+    event = record.get('event')
+    if event == 'submitting':
+        return current._replace(state=SUBMITTING,
+                                baseline_id=record.get('baseline_id') or 0,
+                                attempts=current.attempts + 1)
+    if event == 'submit-failed':
+        # Nova refused it (the request reached Nova and was answered).
+        return current._replace(state=PLANNED)
+    if event in ('submitted', 'adopted'):
+        return current._replace(state=SUBMITTED,
+                                migration_id=record.get('migration_id',
+                                                        current.migration_id))
+    if event == 'migration':
+        return current._replace(migration_id=record.get('migration_id'))
+    if event == 'verdict':
+        return current._replace(state=FINISHED, result=record.get('result'))
+    return current
+
+
+def binding_differences(recorded: dict, given: dict) -> ty.List[str]:
+    """Options of a resumed run that contradict the journal's."""
+    return sorted('%s (journal: %r, now: %r)' % (key, recorded.get(key),
+                                                 value)
+                  for key, value in given.items()
+                  if key in recorded and recorded[key] != value)
