@@ -1,0 +1,113 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Batch pre-flight: for each selected server, a mode and a verdict.
+
+Pure. A server is ``planned`` (migrate it in this mode), ``adopt`` (it is
+already migrating: follow that migration, never submit another) or
+``skipped`` with the reason an operator needs.
+"""
+
+import dataclasses
+import typing as ty
+
+from osc_migrate_plus.engine import verdict
+
+COLD, LIVE, AUTO = 'cold', 'live', 'auto'
+MODES = (COLD, LIVE, AUTO)
+PLANNED, ADOPT, SKIPPED = 'planned', 'adopt', 'skipped'
+
+# What each kind of migration accepts (Nova's API state checks).
+COLD_STATES = ('ACTIVE', 'SHUTOFF')
+LIVE_STATES = ('ACTIVE', 'PAUSED')
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanItem:
+    server: verdict.Server
+    mode: ty.Optional[str]
+    verdict: str
+    reason: str = ''
+
+    def to_journal(self) -> dict:
+        return {'id': self.server.id, 'name': self.server.name,
+                'project_id': self.server.project_id,
+                'source': self.server.host, 'status': self.server.status,
+                'mode': self.mode, 'verdict': self.verdict,
+                'reason': self.reason}
+
+
+def choose_mode(requested: str, status: str) -> ty.Optional[str]:
+    """The migration kind for a server in ``status``, or None if none fits.
+
+    ``auto``: live for running or paused servers, cold for stopped ones.
+    """
+    if requested == AUTO:
+        if status in LIVE_STATES:
+            return LIVE
+        if status in COLD_STATES:
+            return COLD
+        return None
+    accepted = LIVE_STATES if requested == LIVE else COLD_STATES
+    return requested if status in accepted else None
+
+
+def preflight(server: verdict.Server, requested_mode: str,
+              source_host: ty.Optional[str] = None,
+              target_host: ty.Optional[str] = None) -> PlanItem:
+    if requested_mode not in MODES:
+        raise ValueError('unknown mode %r' % requested_mode)
+    if server.status == 'ERROR':
+        return PlanItem(server, None, SKIPPED, 'server is in ERROR state')
+    if server.status == 'SHELVED_OFFLOADED' or not server.host:
+        return PlanItem(server, None, SKIPPED,
+                        'server is %s and on no host' % server.status)
+    if source_host is not None and server.host != source_host:
+        return PlanItem(server, None, SKIPPED,
+                        'not on source host %s (on %s)' % (source_host,
+                                                           server.host))
+    if (server.status == 'VERIFY_RESIZE'
+            or server.task_state in verdict.MIGRATING_TASK_STATES):
+        # Already migrating: follow that one, never submit a second.
+        kind = LIVE if server.task_state == 'migrating' else COLD
+        return PlanItem(server, kind, ADOPT,
+                        'already migrating (%s): adopted' % (
+                            server.task_state or server.status))
+    if server.task_state is not None:
+        return PlanItem(server, None, SKIPPED,
+                        'a task is in progress: %s' % server.task_state)
+    if target_host is not None and target_host == server.host:
+        return PlanItem(server, None, SKIPPED,
+                        'already on the target host %s' % target_host)
+    mode = choose_mode(requested_mode, server.status)
+    if mode is None:
+        if requested_mode == COLD and server.status in LIVE_STATES:
+            why = 'cold migration needs ACTIVE or SHUTOFF; server is %s ' \
+                  '(try --mode live or auto)' % server.status
+        elif requested_mode == LIVE and server.status in COLD_STATES:
+            why = 'live migration needs ACTIVE or PAUSED; server is %s ' \
+                  '(try --mode cold or auto)' % server.status
+        else:
+            why = 'server is %s: no migration accepts that state' % (
+                server.status)
+        return PlanItem(server, None, SKIPPED, why)
+    return PlanItem(server, mode, PLANNED)
+
+
+def parse_server_list(text: str) -> ty.List[str]:
+    """Names or IDs, one per line; ``#`` starts a comment; blanks ignored."""
+    names = []
+    for line in text.splitlines():
+        entry = line.split('#', 1)[0].strip()
+        if entry:
+            names.append(entry)
+    return names

@@ -1,0 +1,93 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import testtools
+
+from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import verdict as v
+
+
+def srv(status='ACTIVE', host='c1', task_state=None):
+    return v.Server('sid', 'vm', status, task_state, host, 'p')
+
+
+class TestChooseMode(testtools.TestCase):
+
+    def test_table(self):
+        table = {
+            ('auto', 'ACTIVE'): 'live', ('auto', 'PAUSED'): 'live',
+            ('auto', 'SHUTOFF'): 'cold', ('auto', 'SUSPENDED'): None,
+            ('cold', 'ACTIVE'): 'cold', ('cold', 'SHUTOFF'): 'cold',
+            ('cold', 'PAUSED'): None, ('cold', 'SUSPENDED'): None,
+            ('live', 'ACTIVE'): 'live', ('live', 'PAUSED'): 'live',
+            ('live', 'SHUTOFF'): None,
+        }
+        for (mode, status), expected in table.items():
+            self.assertEqual(expected, plan.choose_mode(mode, status),
+                             (mode, status))
+
+
+class TestPreflight(testtools.TestCase):
+
+    def check(self, server, mode='cold', verdict='planned', reason='',
+              **kw):
+        item = plan.preflight(server, mode, **kw)
+        self.assertEqual(verdict, item.verdict, item)
+        self.assertIn(reason, item.reason)
+        return item
+
+    def test_planned(self):
+        self.assertEqual('cold', self.check(srv()).mode)
+        self.assertEqual('live', self.check(srv(), 'auto').mode)
+        self.assertEqual('cold', self.check(srv('SHUTOFF'), 'auto').mode)
+
+    def test_skips_carry_the_reason(self):
+        self.check(srv('ERROR'), verdict='skipped', reason='ERROR state')
+        self.check(srv('SHELVED_OFFLOADED', host=None), verdict='skipped',
+                   reason='on no host')
+        self.check(srv(host='c2'), verdict='skipped',
+                   reason='not on source host c1 (on c2)', source_host='c1')
+        self.check(srv(task_state='rebooting'), verdict='skipped',
+                   reason='task is in progress: rebooting')
+        self.check(srv(), verdict='skipped', reason='already on the target',
+                   target_host='c1')
+        self.check(srv('PAUSED'), 'cold', 'skipped', 'try --mode live')
+        self.check(srv('SUSPENDED'), 'cold', 'skipped', 'SUSPENDED')
+        self.check(srv('SHUTOFF'), 'live', 'skipped', 'try --mode cold')
+        self.check(srv('SUSPENDED'), 'auto', 'skipped', 'no migration')
+
+    def test_already_migrating_is_adopted(self):
+        item = self.check(srv('RESIZE', task_state='resize_migrating'),
+                          verdict='adopt')
+        self.assertEqual('cold', item.mode)
+        item = self.check(srv('MIGRATING', task_state='migrating'),
+                          verdict='adopt')
+        self.assertEqual('live', item.mode)
+        self.check(srv('VERIFY_RESIZE', host='c2'), verdict='adopt')
+
+    def test_unknown_mode(self):
+        self.assertRaises(ValueError, plan.preflight, srv(), 'warp')
+
+    def test_journal_form(self):
+        item = plan.preflight(srv(), 'auto')
+        self.assertEqual({'id': 'sid', 'name': 'vm', 'project_id': 'p',
+                          'source': 'c1', 'status': 'ACTIVE',
+                          'mode': 'live', 'verdict': 'planned',
+                          'reason': ''}, item.to_journal())
+
+
+class TestServerList(testtools.TestCase):
+
+    def test_comments_and_blanks(self):
+        text = '# drain list\nweb-1\n\n  db-2   # primary\n#x\nuuid-3\n'
+        self.assertEqual(['web-1', 'db-2', 'uuid-3'],
+                         plan.parse_server_list(text))
