@@ -18,6 +18,7 @@ OSC configuration), picks microversions, turns API documents into the
 engine's ``Server``/``Migration`` values, and retries what is safe to retry.
 """
 
+import dataclasses
 import random
 import re
 import time
@@ -235,10 +236,62 @@ class NovaGateway:
         except NotFound:
             return None  # finished between two reads
 
+    def compute_services(self) -> ty.List[dict]:
+        return self._get('/os-services',
+                         params={'binary': 'nova-compute'})['services']
+
     def compute_hosts(self) -> ty.List[str]:
-        services = self._get('/os-services',
-                             params={'binary': 'nova-compute'})['services']
-        return sorted({s['host'] for s in services})
+        return sorted({s['host'] for s in self.compute_services()})
+
+    def _pages(self, url: str, key: str, params: dict) -> ty.List[dict]:
+        """All items of a paginated list: one request per page."""
+        items: ty.List[dict] = []
+        params = dict(params)
+        while True:
+            body = self._get(url, params=params)
+            page = body[key]
+            items.extend(page)
+            nxt = [link for link in body.get('%s_links' % key, [])
+                   if link.get('rel') == 'next']
+            if not page or not nxt:
+                return items
+            params['marker'] = page[-1].get('uuid') or page[-1]['id']
+
+    def list_servers(self, host: ty.Optional[str] = None,
+                     project: ty.Optional[str] = None,
+                     status: ty.Optional[str] = None,
+                     changes_since: ty.Optional[str] = None
+                     ) -> ty.List[verdict.Server]:
+        """Servers of every project (admin), filtered by Nova."""
+        params: ty.Dict[str, ty.Any] = {'all_tenants': 1}
+        if host:
+            params['host'] = host
+        if project:
+            params['project_id'] = project
+        if status:
+            params['status'] = status
+        if changes_since:
+            params['changes-since'] = changes_since
+        return [self._server(d) for d in self._pages(
+            '/servers/detail', 'servers', params)]
+
+    def migrations_since(self, changes_since: str
+                         ) -> ty.List[verdict.Migration]:
+        """Return every migration record updated since then (2.59).
+
+        All servers at once: one bulk read serves every migration a batch
+        follows.
+        """
+        docs = self._pages('/os-migrations', 'migrations',
+                           {'changes-since': changes_since})
+        return [dataclasses.replace(self._migration(d),
+                                    server_id=d.get('instance_uuid'))
+                for d in docs]
+
+    def disable_service(self, service_id: str, reason: str) -> None:
+        """Disable a compute service (2.53: by UUID, with a reason)."""
+        self._call('PUT', '/os-services/%s' % service_id,
+                   body={'status': 'disabled', 'disabled_reason': reason})
 
     def explain(self, server: verdict.Server,
                 migration: ty.Optional[verdict.Migration]) -> str:

@@ -82,6 +82,7 @@ class Migration:
     dest: ty.Optional[str]
     created_at: ty.Optional[str] = None
     updated_at: ty.Optional[str] = None
+    server_id: ty.Optional[str] = None
 
     @property
     def kind(self) -> str:

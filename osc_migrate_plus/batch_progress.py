@@ -1,0 +1,134 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Batch progress on stderr.
+
+On a terminal, a live status line drawn by rich (done / failed / in flight /
+queued, elapsed, ETA) with events printed above it; otherwise one
+timestamped line per event. Always a summary line at the end.
+"""
+
+import datetime
+import typing as ty
+
+from osc_migrate_plus.engine import batch
+from osc_migrate_plus import progress
+
+SUCCESS_RESULTS = ('migrated', 'confirmed')
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return '%dh%02dm%02ds' % (seconds // 3600, seconds % 3600 // 60,
+                                  seconds % 60)
+    if seconds >= 60:
+        return '%dm%02ds' % (seconds // 60, seconds % 60)
+    return '%ds' % seconds
+
+
+def counts(entries: ty.List[batch.Entry]) -> ty.Dict[str, int]:
+    done = sum(1 for e in entries if e.result in SUCCESS_RESULTS)
+    skipped = sum(1 for e in entries if e.result == batch.SKIPPED)
+    failed = sum(1 for e in entries if e.state == 'done'
+                 and e.result not in SUCCESS_RESULTS + (batch.SKIPPED,))
+    inflight = sum(1 for e in entries if e.state == 'inflight')
+    queued = sum(1 for e in entries if e.state == 'queued')
+    return {'done': done, 'failed': failed, 'skipped': skipped,
+            'inflight': inflight, 'queued': queued}
+
+
+def summary(entries: ty.List[batch.Entry], elapsed: float) -> str:
+    c = counts(entries)
+    other: ty.Dict[str, int] = {}
+    for e in entries:
+        if e.state == 'done' and e.result not in SUCCESS_RESULTS + (
+                batch.SKIPPED,):
+            key = e.result or "?"
+            other[key] = other.get(key, 0) + 1
+    parts = ['%d of %d servers migrated' % (c['done'], len(entries))]
+    parts += ['%d %s' % (n, r) for r, n in sorted(other.items())]
+    if c['skipped']:
+        parts.append('%d skipped' % c['skipped'])
+    return '%s in %s' % (', '.join(parts), _clock(elapsed))
+
+
+class BatchProgress:
+    def __init__(self, stream: ty.TextIO, quiet: bool = False,
+                 tty: ty.Optional[bool] = None) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        if tty is None:
+            isatty = getattr(stream, 'isatty', None)
+            tty = bool(isatty and isatty())
+        self.tty = tty and not quiet
+        self._live: ty.Any = None
+        self._console: ty.Any = None
+        self._started_at: ty.Optional[float] = None
+
+    def _line(self, text: str) -> None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%dT%H:%M:%SZ')
+        if self._console is not None:
+            self._console.print('%s %s' % (stamp, text), markup=False,
+                                highlight=False)
+        else:
+            self.stream.write('%s %s\n' % (stamp, text))
+            self.stream.flush()
+
+    def info(self, text: str) -> None:
+        """Plain information (journal path, disabled services)."""
+        if not self.quiet:
+            self._line(progress.safe(text))
+
+    def error(self, text: str) -> None:
+        self._line(progress.safe(text))
+
+    def event(self, entry: batch.Entry, text: str) -> None:
+        failing = entry.result not in (None,) + SUCCESS_RESULTS
+        if self.quiet and not (entry.state == 'done' and failing):
+            return
+        server = entry.server or entry.item.server
+        self._line('%s (%s): %s' % (progress.safe(server.name),
+                                    entry.server_id, progress.safe(text)))
+
+    def status(self, entries: ty.List[batch.Entry], elapsed: float) -> None:
+        if not self.tty:
+            return
+        if self._live is None:
+            from rich import console
+            from rich import live
+            self._console = console.Console(file=self.stream,
+                                            stderr=True)
+            self._live = live.Live(console=self._console,
+                                   auto_refresh=False, transient=True)
+            self._live.start()
+        c = counts(entries)
+        finished = c['done'] + c['failed']
+        todo = c['inflight'] + c['queued']
+        eta = ''
+        if finished and todo:
+            eta = ', ETA %s' % _clock(elapsed / finished * todo)
+        text = ('done %d, failed %d, in flight %d, queued %d, skipped %d; '
+                '%s elapsed%s' % (c['done'], c['failed'], c['inflight'],
+                                  c['queued'], c['skipped'],
+                                  _clock(elapsed), eta))
+        from rich import text as rich_text
+        self._live.update(rich_text.Text(text), refresh=True)
+
+    def close(self, entries: ty.List[batch.Entry], elapsed: float) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._console = None
+        if not self.quiet:
+            self._line(summary(entries, elapsed))

@@ -1,0 +1,519 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``openstack server migrate batch``: drain a host or move a set."""
+
+import argparse
+import dataclasses
+import signal
+import sys
+import time
+import typing as ty
+
+from osc_lib.command import command
+from osc_lib import exceptions
+
+from osc_migrate_plus import batch_progress
+from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import verdict
+from osc_migrate_plus import exit_codes
+from osc_migrate_plus import gateway as gw
+from osc_migrate_plus.v1 import watch
+
+COLUMNS = ('Server ID', 'Name', 'Project ID', 'Source Host',
+           'Destination Host', 'Mode', 'Result', 'Attempts', 'Duration',
+           'Message')
+# Options a resumed batch must keep: they decide what "done" means.
+BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
+DEFAULTS = {'max_parallel': 4, 'max_per_source': 2,
+            'max_per_destination': 2, 'retries': 3}
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be 1 or more, got %s' % text)
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError('must be 0 or more, got %s' % text)
+    return value
+
+
+class BatchMigrate(command.Lister):
+    """Migrate many servers: a whole host, a list, a filter.
+
+    Plans first (each server planned, adopted if already migrating, or
+    skipped with the reason), then migrates within concurrency limits,
+    follows every migration with bulk polls, confirms when asked, and keeps
+    a journal so an interrupted batch can be resumed without migrating any
+    server twice. Exit codes: 0 every server reached its goal, 1 any failed
+    or was skipped, 2 usage error, 3 none failed but some timed out, 130
+    interrupted. A dry run exits 0 when it could plan.
+    """
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument('servers', metavar='<server>', nargs='*',
+                            help='Servers to migrate (name or ID)')
+        select = parser.add_argument_group('selection (together they '
+                                           'narrow)')
+        select.add_argument('--source-host', metavar='<host>',
+                            help='Every server on this exact compute host, '
+                                 'all projects')
+        select.add_argument('--servers-from', metavar='<file>',
+                            help='Names or IDs, one per line, # comments; '
+                                 '"-" for stdin')
+        select.add_argument('--project', metavar='<project>',
+                            help='Only servers of this project (ID)')
+        select.add_argument('--status', metavar='<status>',
+                            help='Only servers in this status (e.g. ACTIVE)')
+        how = parser.add_argument_group('how')
+        how.add_argument('--mode', choices=plan.MODES, default=None,
+                         help='cold (default), live, or auto: live for '
+                              'ACTIVE/PAUSED servers, cold for SHUTOFF')
+        how.add_argument('--live-migration', action='store_true',
+                         help='Shorthand for --mode live')
+        how.add_argument('--host', metavar='<target-host>',
+                         help='Target compute host (cold: compute API 2.56 '
+                              'or greater; live: 2.30)')
+        block = how.add_mutually_exclusive_group()
+        block.add_argument('--block-migration', action='store_true',
+                           help='Live: copy the disks (default: auto)')
+        block.add_argument('--shared-migration', action='store_true',
+                           help='Live: disks are on shared storage')
+        how.add_argument('--confirm', action='store_true',
+                         help='Confirm each cold migration at VERIFY_RESIZE '
+                              '(without it they are left for you)')
+        how.add_argument('--verify-command', metavar='<command>',
+                         help='Run before confirming each cold migration '
+                              '(and after each live one), with facts in '
+                              'OSC_MIGRATE_* environment variables; exit 0 '
+                              'confirms, anything else reverts (fails a '
+                              'live one). Implies --confirm')
+        limits = parser.add_argument_group('limits')
+        limits.add_argument('--max-parallel', metavar='<n>',
+                            type=positive_int,
+                            default=DEFAULTS['max_parallel'],
+                            help='Migrations in flight overall '
+                                 '(default: %(default)s)')
+        limits.add_argument('--max-per-source', metavar='<n>',
+                            type=positive_int,
+                            default=DEFAULTS['max_per_source'],
+                            help='From one host (default: %(default)s)')
+        limits.add_argument('--max-per-destination', metavar='<n>',
+                            type=positive_int,
+                            default=DEFAULTS['max_per_destination'],
+                            help='To one host (default: %(default)s)')
+        watch.add_follow_options(parser)
+        limits.add_argument('--retries', metavar='<n>', type=non_negative,
+                            default=DEFAULTS['retries'],
+                            help='Retries of a submission refused for a '
+                                 'transient reason (409 task state, 5xx, '
+                                 'connection); never 400/403/404 '
+                                 '(default: %(default)s)')
+        limits.add_argument('--max-failures', metavar='<n>',
+                            type=positive_int,
+                            help='After this many failures stop submitting, '
+                                 'follow what is in flight, report the rest '
+                                 'not-started')
+        drain = parser.add_argument_group('drain')
+        drain.add_argument('--disable-source', action='store_true',
+                           help='Disable the source compute service(s) '
+                                'before submitting (left disabled)')
+        drain.add_argument('--disable-reason', metavar='<text>',
+                           help='Reason recorded with --disable-source')
+        state = parser.add_argument_group('journal')
+        state.add_argument('--state-file', metavar='<path>',
+                           help='Journal path (default: a new file under '
+                                '$XDG_STATE_HOME/osc-migrate-plus/)')
+        state.add_argument('--resume', metavar='<path>',
+                           help='Continue the batch of this journal')
+        parser.add_argument('--dry-run', action='store_true',
+                            help='Print the plan; change nothing')
+        return parser
+
+    # -- validation --------------------------------------------------------
+    @staticmethod
+    def validate(args: argparse.Namespace) -> None:
+        if args.live_migration:
+            if args.mode not in (None, plan.LIVE):
+                raise watch.UsageError('--live-migration contradicts '
+                                       '--mode %s' % args.mode)
+            args.mode = plan.LIVE
+        if args.resume:
+            given = [o for o, v in (
+                ('<server>', args.servers),
+                ('--source-host', args.source_host),
+                ('--servers-from', args.servers_from),
+                ('--project', args.project), ('--status', args.status),
+                ('--state-file', args.state_file),
+                ('--dry-run', args.dry_run)) if v]
+            if given:
+                raise watch.UsageError('--resume takes the selection and '
+                                       'journal from the journal; drop %s'
+                                       % ', '.join(given))
+        else:
+            if args.mode is None:
+                args.mode = plan.COLD
+            if not (args.servers or args.source_host or args.servers_from):
+                raise watch.UsageError('select servers: name them, or use '
+                                       '--source-host or --servers-from')
+        if (args.block_migration or args.shared_migration) and \
+                args.mode == plan.COLD:
+            raise watch.UsageError('--block-migration and --shared-migration'
+                                   ' are for live migrations (--mode live or'
+                                   ' auto)')
+        if args.disable_reason and not args.disable_source:
+            raise watch.UsageError('--disable-reason needs --disable-source')
+        if args.verify_command is not None and not args.verify_command:
+            raise watch.UsageError('--verify-command is empty')
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        try:
+            self.validate(parsed_args)
+        except watch.UsageError as exc:
+            self.app.stderr.write('openstack server migrate batch: error: '
+                                  '%s\n' % exc)
+            return exit_codes.USAGE
+        self._exit_code = exit_codes.FAILURE
+        self._gateway: ty.Optional[gw.NovaGateway] = None
+        try:
+            super().run(parsed_args)
+        except gw.MicroversionError as exc:
+            self.app.stderr.write('%s\n' % exc)
+            explicit = self._gateway is not None and self._gateway._explicit
+            return exit_codes.USAGE if explicit else exit_codes.FAILURE
+        except watch.UsageError as exc:
+            self.app.stderr.write('openstack server migrate batch: error: '
+                                  '%s\n' % exc)
+            return exit_codes.USAGE
+        return self._exit_code
+
+    # -- the work ----------------------------------------------------------
+    def take_action(self, parsed_args: argparse.Namespace
+                    ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
+        compute = getattr(self.app.client_manager, 'migrate_plus')
+        self._gateway = gateway = gw.NovaGateway(compute)
+        reporter = batch_progress.BatchProgress(
+            self.app.stderr, quiet=watch.is_quiet(self.app, parsed_args))
+        try:
+            if parsed_args.resume:
+                return self._resume(gateway, reporter, parsed_args)
+            return self._new(gateway, reporter, parsed_args)
+        except (gw.MicroversionError, watch.UsageError):
+            raise
+        except (gw.NovaError, jrn.JournalError, OSError) as exc:
+            raise exceptions.CommandError(str(exc))
+
+    def _options(self, args: argparse.Namespace) -> batch.Options:
+        block = True if args.block_migration else (
+            False if args.shared_migration else None)
+        return batch.Options(
+            mode=args.mode, host=args.host, block_migration=block,
+            confirm=bool(args.confirm or args.verify_command),
+            verify_command=args.verify_command,
+            max_parallel=args.max_parallel,
+            max_per_source=args.max_per_source,
+            max_per_destination=args.max_per_destination,
+            timeout=args.timeout, interval=args.interval,
+            retries=args.retries, max_failures=args.max_failures or 0)
+
+    def _gates(self, gateway: gw.NovaGateway, args: argparse.Namespace
+               ) -> None:
+        gateway.microversion  # the 2.59 floor
+        if args.host:
+            gateway.require('2.56' if args.mode != plan.LIVE else '2.30',
+                            '--host')
+            if args.mode == plan.AUTO:
+                gateway.require('2.56', '--host with --mode auto')
+        if args.disable_source:
+            gateway.require('2.53', '--disable-source')
+
+    def _select(self, gateway: gw.NovaGateway, args: argparse.Namespace
+                ) -> ty.List[verdict.Server]:
+        names = list(args.servers)
+        if args.servers_from:
+            if args.servers_from == '-':
+                text = sys.stdin.read()
+            else:
+                try:
+                    with open(args.servers_from) as f:
+                        text = f.read()
+                except OSError as exc:
+                    raise watch.UsageError('--servers-from: cannot read %s: '
+                                           '%s' % (args.servers_from,
+                                                   exc.strerror))
+            listed = plan.parse_server_list(text)
+            if not listed:
+                raise watch.UsageError('--servers-from %s names no server'
+                                       % args.servers_from)
+            names += listed
+        hosts = None
+        if args.source_host or args.host:
+            hosts = gateway.compute_hosts()
+            for option, host in (('--source-host', args.source_host),
+                                 ('--host', args.host)):
+                if host and host not in hosts:
+                    raise gw.NovaError('%s %s: no such compute host; compute '
+                                       'hosts: %s' % (option, host,
+                                                      ', '.join(hosts)))
+        servers: ty.Dict[str, verdict.Server] = {}
+        if names:
+            for name in names:
+                server = gateway.find_server(name)
+                servers.setdefault(server.id, server)
+        else:
+            for server in gateway.list_servers(host=args.source_host,
+                                               project=args.project,
+                                               status=args.status):
+                servers.setdefault(server.id, server)
+        return list(servers.values())
+
+    def _plan(self, servers: ty.List[verdict.Server],
+              args: argparse.Namespace) -> ty.List[plan.PlanItem]:
+        items = []
+        for server in servers:
+            if args.project and server.project_id != args.project:
+                items.append(plan.PlanItem(server, None, plan.SKIPPED,
+                                           'not in project %s'
+                                           % args.project))
+            elif args.status and server.status != args.status.upper():
+                items.append(plan.PlanItem(server, None, plan.SKIPPED,
+                                           'status is %s, not %s' % (
+                                               server.status,
+                                               args.status.upper())))
+            else:
+                items.append(plan.preflight(server, args.mode,
+                                            args.source_host, args.host))
+        return items
+
+    def _new(self, gateway: gw.NovaGateway,
+             reporter: batch_progress.BatchProgress,
+             args: argparse.Namespace
+             ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
+        self._gates(gateway, args)
+        items = self._plan(self._select(gateway, args), args)
+        options = self._options(args)
+        entries = [batch.new_entry(item, options) for item in items]
+        if args.dry_run:
+            self._exit_code = exit_codes.SUCCESS
+            return COLUMNS, [self._plan_row(i) for i in items]
+        path = args.state_file or jrn.default_path()
+        journal = jrn.Journal.create(path, {
+            'options': {k: getattr(options, k) for k in BINDING},
+            'limits': {'max_parallel': options.max_parallel,
+                       'max_per_source': options.max_per_source,
+                       'max_per_destination': options.max_per_destination,
+                       'timeout': options.timeout,
+                       'max_failures': options.max_failures},
+            'selection': {'servers': list(args.servers),
+                          'servers_from': args.servers_from,
+                          'source_host': args.source_host,
+                          'project': args.project, 'status': args.status},
+            'cloud': {'compute': self._endpoint(gateway)},
+        })
+        reporter.info('journal: %s (resume with --resume %s)'
+                      % (journal.path, journal.path))
+        try:
+            journal.write({'type': 'plan',
+                           'servers': [i.to_journal() for i in items]})
+            if args.disable_source:
+                self._disable_sources(gateway, journal, reporter, items,
+                                      args.disable_reason)
+            return self._run(gateway, journal, reporter, options, [
+                (e, () if e.item.verdict == plan.ADOPT else None)
+                for e in entries])
+        finally:
+            journal.close()
+
+    @staticmethod
+    def _endpoint(gateway: gw.NovaGateway) -> ty.Optional[str]:
+        try:
+            return gateway.compute.get_endpoint()
+        except Exception:  # the journal can do without it
+            return None
+
+    def _disable_sources(self, gateway: gw.NovaGateway,
+                         journal: jrn.Journal,
+                         reporter: batch_progress.BatchProgress,
+                         items: ty.List[plan.PlanItem],
+                         reason: ty.Optional[str]) -> None:
+        sources = sorted({i.server.host for i in items
+                          if i.verdict == plan.PLANNED and i.server.host})
+        reason = reason or 'osc-migrate-plus batch drain'
+        for service in gateway.compute_services():
+            if service['host'] in sources:
+                gateway.disable_service(service['id'], reason)
+                journal.write({'type': 'service-disabled',
+                               'host': service['host'], 'reason': reason})
+                reporter.info('disabled nova-compute on %s (%s); it stays '
+                              'disabled: re-enable it with openstack compute '
+                              'service set --enable %s nova-compute' % (
+                                  service['host'], reason,
+                                  service['host']))
+
+    def _resume(self, gateway: gw.NovaGateway,
+                reporter: batch_progress.BatchProgress,
+                args: argparse.Namespace
+                ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
+        state = jrn.replay(args.resume)
+        recorded = state.header.get('options', {})
+        if args.mode is None:
+            args.mode = recorded.get('mode', plan.COLD)
+        options = self._options(args)
+        given = {k: getattr(options, k) for k in BINDING}
+        # Options left at their defaults follow the journal.
+        for key in BINDING:
+            if given[key] in (None, False) and key in recorded:
+                given[key] = recorded[key]
+                setattr(options, key, recorded[key])
+        args.mode = options.mode
+        args.host = options.host
+        differences = jrn.binding_differences(recorded, given)
+        if differences:
+            raise watch.UsageError('options contradict the journal %s: %s'
+                                   % (args.resume, '; '.join(differences)))
+        self._gates(gateway, args)
+        journal = jrn.Journal.reopen(args.resume)
+        reporter.info('resuming journal %s' % journal.path)
+        try:
+            journal.write({'type': 'resumed'})
+            source_host = state.header.get('selection', {}).get(
+                'source_host')
+            entries = [self._resumed_entry(gateway, sid, saved, options,
+                                           options.mode, source_host)
+                       for sid, saved in state.servers.items()]
+            return self._run(gateway, journal, reporter, options, entries)
+        finally:
+            journal.close()
+
+    def _resumed_entry(self, gateway: gw.NovaGateway, sid: str,
+                       saved: jrn.ServerState, options: batch.Options,
+                       mode: str, source_host: ty.Optional[str]
+                       ) -> ty.Tuple[batch.Entry, ty.Optional[tuple]]:
+        """One server of a resumed batch, and how to adopt it (or None)."""
+        record = saved.plan or {}
+        old = verdict.Server(sid, record.get('name') or '',
+                             record.get('status') or '', None,
+                             record.get('source'),
+                             record.get('project_id'))
+        if saved.state in (jrn.FINISHED, jrn.SKIPPED):
+            # Finished servers are not touched again.
+            item = plan.PlanItem(old, record.get('mode'), plan.SKIPPED
+                                 if saved.state == jrn.SKIPPED
+                                 else plan.PLANNED, record.get('reason', ''))
+            entry = batch.new_entry(item, options)
+            entry.state = 'done'
+            entry.result = saved.result or batch.SKIPPED
+            entry.message = 'finished before the resume' if \
+                saved.state == jrn.FINISHED else item.reason
+            entry.attempts = saved.attempts
+            return entry, None
+        server = gateway.get_server(sid)
+        # Its source is where the batch found it, wherever it is now.
+        as_found = dataclasses.replace(server, host=old.host or server.host)
+        adopt: ty.Optional[tuple] = None
+        if saved.state == jrn.SUBMITTED:
+            adopt = (saved.migration_id, saved.baseline_id)
+        elif saved.state == jrn.SUBMITTING:
+            # The request may or may not have reached Nova: look.
+            newest = gateway.newest_migration(sid)
+            if (newest is not None and newest.id > saved.baseline_id) or \
+                    server.task_state in verdict.MIGRATING_TASK_STATES:
+                adopt = (None, saved.baseline_id)
+        if adopt is not None:
+            entry = batch.new_entry(plan.PlanItem(
+                as_found, record.get('mode'), plan.ADOPT), options)
+        else:
+            # Never submitted, or the submission never reached Nova: plan it
+            # again from what the server is now.
+            entry = batch.new_entry(plan.preflight(
+                server, mode, source_host, options.host), options)
+            if entry.item.verdict == plan.ADOPT:
+                adopt = (None, 0)
+        entry.attempts = saved.attempts
+        return entry, adopt
+
+    def _run(self, gateway: gw.NovaGateway, journal: jrn.Journal,
+             reporter: batch_progress.BatchProgress, options: batch.Options,
+             entries: ty.List[ty.Tuple[batch.Entry, ty.Optional[tuple]]]
+             ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
+        runner = batch.Runner(gateway, journal, reporter, options)
+        for entry, adopt in entries:
+            if adopt is not None:
+                runner.adopt(entry, *adopt)
+        plain = [entry for entry, _ in entries]
+        signals = {'count': 0}
+
+        def on_signal(signum: int, frame: ty.Any) -> None:
+            signals['count'] += 1
+            if signals['count'] > 1:
+                # Second time: leave now. Every journal line is already
+                # whole on disk, so --resume still works.
+                raise KeyboardInterrupt()
+            runner.stop_requested = True
+            reporter.error('stopping: no new submissions; in-flight '
+                           'migrations go on in Nova (Ctrl-C again to '
+                           'quit at once)')
+
+        previous = {s: signal.signal(s, on_signal)
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+        started = time.monotonic()
+        try:
+            completed = runner.run(plain)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        reporter.close(plain, time.monotonic() - started)
+        if not completed:
+            reporter.error('interrupted: resume with openstack server '
+                           'migrate batch --resume %s' % journal.path)
+        self._exit_code = batch_exit_code(plain, completed)
+        return COLUMNS, [self._row(e) for e in plain]
+
+    @staticmethod
+    def _plan_row(item: plan.PlanItem) -> tuple:
+        s = item.server
+        result = plan.SKIPPED if item.verdict == plan.SKIPPED \
+            else batch.PLANNED
+        message = item.reason if item.verdict != plan.PLANNED else ''
+        return (s.id, s.name, s.project_id, s.host, None, item.mode,
+                result, 0, None, message)
+
+    @staticmethod
+    def _row(entry: batch.Entry) -> tuple:
+        s = entry.item.server
+        duration = None
+        if entry.started is not None and entry.finished is not None:
+            duration = round(entry.finished - entry.started, 1)
+        mode = entry.target.kind or entry.item.mode
+        return (s.id, (entry.server or s).name, s.project_id, s.host,
+                entry.destination, mode, entry.result, entry.attempts,
+                duration, entry.message)
+
+
+def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
+    if not completed:
+        return exit_codes.INTERRUPTED
+    results = [e.result for e in entries]
+    if any(r not in ('migrated', 'confirmed', 'timeout')
+           for r in results):
+        return exit_codes.FAILURE
+    if 'timeout' in results:
+        return exit_codes.TIMEOUT
+    return exit_codes.SUCCESS
