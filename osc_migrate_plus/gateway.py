@@ -222,6 +222,14 @@ class NovaGateway:
         docs = self._get('/os-migrations', params=params)['migrations']
         return [self._migration(d) for d in docs]
 
+    def check_can_follow(self) -> None:
+        """Fail early (Nova's 403) if this user cannot read migrations.
+
+        Following needs the migrations API, admin-only by Nova's default
+        policy: better to learn it before changing anything.
+        """
+        self._get('/os-migrations', params={'limit': 1})
+
     def newest_migration(self,
                          server_id: str) -> ty.Optional[verdict.Migration]:
         found = self.migrations(server_id, limit=1)
@@ -294,11 +302,13 @@ class NovaGateway:
                    body={'status': 'disabled', 'disabled_reason': reason})
 
     def explain(self, server: verdict.Server,
-                migration: ty.Optional[verdict.Migration]) -> str:
+                migration: ty.Optional[verdict.Migration]
+                ) -> ty.Optional[str]:
         """Return Nova's reason for a failure.
 
         The server fault, or the failed instance-action event (with its
-        details from 2.84).
+        details from 2.84). None while Nova has not finished recording the
+        action: it marks the migration record ``error`` first.
         """
         if server.fault:
             return server.fault
@@ -311,7 +321,8 @@ class NovaGateway:
                 continue
             detail = self._get('/servers/%s/os-instance-actions/%s' % (
                 server.id, action['request_id']))['instanceAction']
-            for event in detail.get('events') or []:
+            events = detail.get('events') or []
+            for event in events:
                 if event.get('result') == 'Error':
                     where = event.get('host')
                     reason = event.get('details') or action.get('message') \
@@ -322,6 +333,8 @@ class NovaGateway:
                         ' on %s' % where if where else '', reason)
             if action.get('message'):
                 return action['message']
+            if any(not e.get('finish_time') for e in events):
+                return None
             break
         return ''
 

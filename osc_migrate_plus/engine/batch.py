@@ -28,6 +28,7 @@ import subprocess
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import verdict
@@ -355,12 +356,12 @@ class Runner:
         assert result is not None  # noqa: S101 (only called with one)
         message = a.reason
         if result == R.FAILED:
-            try:
-                reason = self.gateway.explain(
-                    entry.server or entry.item.server, entry.migration)
-            except gw.NovaError as exc:
-                reason = '(could not read the reason: %s)' % exc
-            message = '%s: %s' % (message, reason) if reason else message
+            explained = follower.explain(
+                self.gateway, entry.target,
+                entry.server or entry.item.server, entry.migration, message)
+            if explained is None:
+                return  # Nova is still recording why: next poll
+            message = explained
         elif (result == R.MIGRATED and entry.target.kind == verdict.LIVE
               and self.options.verify_command and not entry.verify_passed):
             if not self._verification_done(entry):

@@ -30,6 +30,9 @@ from osc_migrate_plus import gateway as gw
 START_GRACE = 60.0
 # Conflicts (409) tolerated on confirm/revert before giving up.
 ACTION_CONFLICTS = 3
+# Polls to wait for Nova to record why a migration failed (it marks the
+# record error before it finishes the instance-action event).
+EXPLAIN_POLLS = 3
 # After an abort, how long to wait for Nova to cancel.
 ABORT_GRACE = 60.0
 ABORTABLE = ('running',)
@@ -142,7 +145,12 @@ class Follower:
             if assessment.result is not None:
                 message = assessment.reason
                 if assessment.result == verdict.Result.FAILED:
-                    message = self._explain(server, migration, message)
+                    explained = self._explain(target, server, migration,
+                                              message)
+                    if explained is None:
+                        self.sleep(self.interval)
+                        continue
+                    message = explained
                 return Outcome(assessment.result, server, migration, message,
                                elapsed)
 
@@ -165,11 +173,12 @@ class Follower:
 
             if (migration is None and server.task_state is None
                     and elapsed > START_GRACE):
+                target.explain_tries = EXPLAIN_POLLS
                 return Outcome(verdict.Result.FAILED, server, None,
-                               self._explain(server, None, (
+                               self._explain(target, server, None, (
                                    'no migration record appeared within '
                                    '%ds and the server is idle' %
-                                   START_GRACE)), elapsed)
+                                   START_GRACE)) or '', elapsed)
 
             if deadline is not None and self.clock() >= deadline:
                 outcome = self._deadline(target, server, migration, elapsed)
@@ -217,14 +226,10 @@ class Follower:
         self.reporter.note(server, 'deadline reached: abort sent')
         return None
 
-    def _explain(self, server: verdict.Server,
+    def _explain(self, target: verdict.Target, server: verdict.Server,
                  migration: ty.Optional[verdict.Migration],
-                 message: str) -> str:
-        try:
-            reason = self.gateway.explain(server, migration)
-        except gw.NovaError as exc:
-            reason = '(could not read the reason: %s)' % exc
-        return '%s: %s' % (message, reason) if reason else message
+                 message: str) -> ty.Optional[str]:
+        return explain(self.gateway, target, server, migration, message)
 
     def elapsed(self) -> float:
         return self.clock() - self.started if self.started is not None \
@@ -235,3 +240,20 @@ class Follower:
         server = self.last_server or verdict.Server(
             target.server_id, '', '', None, target.source)
         return Outcome(result, server, self.last_migration, message, elapsed)
+
+
+def explain(gateway: gw.NovaGateway, target: verdict.Target,
+            server: verdict.Server,
+            migration: ty.Optional[verdict.Migration],
+            message: str) -> ty.Optional[str]:
+    """The failure message with Nova's reason; None: ask again next poll."""
+    try:
+        reason = gateway.explain(server, migration)
+    except gw.NovaError as exc:
+        reason = '(could not read the reason: %s)' % exc
+    if reason is None:
+        target.explain_tries += 1
+        if target.explain_tries <= EXPLAIN_POLLS:
+            return None
+        reason = '(Nova has not recorded why)'
+    return '%s: %s' % (message, reason) if reason else message

@@ -104,6 +104,7 @@ class Target:
     migration_id: ty.Optional[int] = None  # pinned once seen (or given)
     sent: ty.Optional[Action] = None    # confirm/revert already sent
     abort_sent: bool = False
+    explain_tries: int = 0              # polls spent waiting for a reason
 
 
 @dataclasses.dataclass(frozen=True)

@@ -236,6 +236,7 @@ class BatchMigrate(command.Lister):
     def _gates(self, gateway: gw.NovaGateway, args: argparse.Namespace
                ) -> None:
         gateway.microversion  # the 2.59 floor
+        gateway.check_can_follow()
         if args.host:
             gateway.require('2.56' if args.mode != plan.LIVE else '2.30',
                             '--host')

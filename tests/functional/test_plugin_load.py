@@ -48,3 +48,4 @@ class TestPluginLoads(testtools.TestCase):
         self.assertNotIn('Failed to import plugin', result.stderr)
         self.assertIn('--os-compute-api-version', result.stdout)
         self.assertIn('server migrate watch', result.stdout)
+        self.assertIn('server migrate batch', result.stdout)

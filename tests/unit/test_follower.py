@@ -101,8 +101,12 @@ class FakeGateway:
     def abort(self, server_id, migration_id):
         self._act('abort', server_id, migration_id)
 
+    reasons = None
+
     def explain(self, server, migration):
         self.calls.append(('explain',))
+        if self.reasons:
+            return self.reasons.pop(0)
         return 'No valid host was found.'
 
 
@@ -172,6 +176,27 @@ class TestFollower(testtools.TestCase):
         self.assertEqual(R.FAILED, out.result)
         self.assertIn('No valid host was found.', out.message)
         self.assertIn(('explain',), self.gateway.calls)
+
+    def test_reason_recorded_after_the_record_says_error(self):
+        gateway = FakeGateway([(srv('ACTIVE', 'src'), rec('error'))])
+        gateway.reasons = [None, None, 'compute_resize_instance failed']
+        clock = Clock()
+        loop = follower.Follower(gateway, Reporter(), clock=clock,
+                                 sleep=clock.sleep)
+        out = loop.follow(v.Target('sid', 'src', 'ACTIVE'))
+        self.assertEqual(R.FAILED, out.result)
+        self.assertIn('compute_resize_instance failed', out.message)
+        self.assertEqual(3, len([c for c in gateway.calls
+                                 if c == ('explain',)]))
+
+    def test_reason_never_recorded_is_said(self):
+        gateway = FakeGateway([(srv('ACTIVE', 'src'), rec('error'))])
+        gateway.reasons = [None] * 10
+        clock = Clock()
+        loop = follower.Follower(gateway, Reporter(), clock=clock,
+                                 sleep=clock.sleep)
+        out = loop.follow(v.Target('sid', 'src', 'ACTIVE'))
+        self.assertIn('Nova has not recorded why', out.message)
 
     def test_timeout(self):
         out = self.follow([(srv('RESIZE', 'src', 'resize_migrating'),

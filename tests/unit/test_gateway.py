@@ -159,6 +159,19 @@ class TestReads(testtools.TestCase):
                          'key verification failed.',
                          self.gateway.explain(server, migration))
 
+    def test_explain_waits_while_nova_records_the_event(self):
+        # Nova saves the migration as error before it finishes the event.
+        self.nova.route('GET', '/servers/s1/os-instance-actions',
+                        fakes.response(200, {'instanceActions': [
+                            {'action': 'migrate', 'request_id': 'req-1',
+                             'message': None}]}))
+        self.nova.route('GET', '/servers/s1/os-instance-actions/req-1',
+                        fakes.response(200, {'instanceAction': {'events': [
+                            {'event': 'compute_resize_instance',
+                             'result': None, 'finish_time': None}]}}))
+        server = gw.NovaGateway._server(fakes.server_doc())
+        self.assertIsNone(self.gateway.explain(server, None))
+
 
 class TestWrites(testtools.TestCase):
 
