@@ -390,6 +390,14 @@ class BatchMigrate(command.Lister):
             raise watch.UsageError('options contradict the journal %s: %s'
                                    % (args.resume, '; '.join(differences)))
         self._gates(gateway, args)
+        recorded_cloud = state.header.get('cloud', {}).get('compute')
+        current_cloud = self._endpoint(gateway)
+        if recorded_cloud and current_cloud and \
+                recorded_cloud.rstrip('/') != current_cloud.rstrip('/'):
+            raise gw.NovaError('journal %s belongs to another cloud (%s); '
+                               'this one is %s' % (args.resume,
+                                                   recorded_cloud,
+                                                   current_cloud))
         journal = jrn.Journal.reopen(args.resume)
         reporter.info('resuming journal %s' % journal.path)
         try:

@@ -84,7 +84,8 @@ class TestDrain(BatchTestCase):
         path = self.journal()
         rows, result = self.batch('--source-host', 'compute1', '--mode',
                                   'auto', '--confirm', '--interval', '1',
-                                  '--state-file', path)
+                                  '--disable-source', '--disable-reason',
+                                  'kernel upgrade', '--state-file', path)
         self.assertEqual(sorted(s['id'] for s in seeded), sorted(rows))
         for server in seeded:
             row = rows[server['id']]
@@ -102,6 +103,13 @@ class TestDrain(BatchTestCase):
         self.assertEqual([], self.openstack_json(
             'server', 'list', '--all-projects', '--host', 'compute1'))
         self.assertIn('6 of 6 servers migrated', result.stderr)
+        # The source was disabled before the drain and stays disabled.
+        [service] = self.openstack_json('compute', 'service', 'list',
+                                        '--service', 'nova-compute',
+                                        '--host', 'compute1', '--long')
+        self.assertEqual(('disabled', 'kernel upgrade'),
+                         (service['Status'], service['Disabled Reason']))
+        self.assertIn('stays disabled', result.stderr)
         # The journal: 0600, a verdict per server, no credentials.
         self.assertEqual(0o600, stat.S_IMODE(os.stat(path).st_mode))
         with open(path) as f:
@@ -248,6 +256,23 @@ class TestBatch(BatchTestCase):
         self.assertEqual({'confirmed'}, {r['Result'] for r in rows.values()})
         for sid in ids:
             self.assertEqual(1, len(self.records(sid)))
+
+    def test_journal_of_another_cloud_or_options_refused(self):
+        [server] = self.seed('compute1', 1)
+        path = self.journal()
+        self.batch(server['id'], '--confirm', '--interval', '1',
+                   '--state-file', path)
+        result = self.openstack(*(BATCH + ('--resume', path, '--mode',
+                                           'live')), expect_rc=2)
+        self.assertIn('contradict the journal', result.stderr)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        header = json.loads(lines[0])
+        header['cloud']['compute'] = 'https://other.example:8774/v2.1'
+        with open(path, 'w') as f:
+            f.write('\n'.join([json.dumps(header)] + lines[1:]) + '\n')
+        result = self.openstack(*(BATCH + ('--resume', path)), expect_rc=1)
+        self.assertIn('another cloud', result.stderr)
 
     def test_bad_input(self):
         [server] = self.seed('compute1', 1)

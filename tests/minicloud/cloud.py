@@ -136,9 +136,11 @@ class RequestCounter:
         self.requests = []
 
     def __call__(self, environ, start_response):
+        query = environ.get('QUERY_STRING')
         with self.lock:
-            self.requests.append('%s %s' % (environ['REQUEST_METHOD'],
-                                            environ.get('PATH_INFO', '')))
+            self.requests.append('%s %s%s' % (
+                environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''),
+                '?' + query if query else ''))
         return self.app(environ, start_response)
 
 

@@ -216,7 +216,7 @@ class MiniCloud(fixtures.Fixture):
         return self._post({'action': 'service-up', 'host': host})
 
     def requests(self, reset: bool = False) -> ty.List[str]:
-        """The requests nova-api received ("METHOD /path"), oldest first."""
+        """The requests nova-api received ("METHOD /path[?query]")."""
         requests = self.state()['requests']
         if reset:
             self._post({'action': 'reset-requests'})
