@@ -68,8 +68,7 @@ class BatchProgress:
         self.stream = stream
         self.quiet = quiet
         if tty is None:
-            isatty = getattr(stream, 'isatty', None)
-            tty = bool(isatty and isatty())
+            tty = progress.is_tty(stream)
         self.tty = tty and not quiet
         self._live: ty.Any = None
         self._console: ty.Any = None

@@ -31,6 +31,11 @@ def safe(text: ty.Optional[str]) -> str:
     return _UNPRINTABLE.sub(lambda m: '\\x%02x' % ord(m.group()), text or '')
 
 
+def is_tty(stream: ty.Any) -> bool:
+    isatty = getattr(stream, 'isatty', None)
+    return bool(isatty and isatty())
+
+
 def _label(server: verdict.Server) -> str:
     return '%s (%s)' % (safe(server.name), server.id) if server.name \
         else server.id
@@ -67,10 +72,7 @@ class StderrProgress:
                  tty: ty.Optional[bool] = None) -> None:
         self.stream = stream
         self.quiet = quiet
-        if tty is None:
-            isatty = getattr(stream, 'isatty', None)
-            tty = bool(isatty and isatty())
-        self.tty = tty
+        self.tty = is_tty(stream) if tty is None else tty
         self._line_open = False
 
     @property

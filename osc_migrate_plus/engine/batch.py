@@ -120,15 +120,6 @@ class Reporter(ty.Protocol):
     def status(self, entries: ty.List[Entry], elapsed: float) -> None: ...
 
 
-def _utc(ts: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
-    if not ts:
-        return None
-    value = datetime.datetime.fromisoformat(ts.replace('Z', '+00:00'))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
 def _since_text(value: datetime.datetime) -> str:
     return value.astimezone(datetime.timezone.utc).strftime(
         '%Y-%m-%dT%H:%M:%SZ')

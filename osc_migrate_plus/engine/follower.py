@@ -118,10 +118,10 @@ class Follower:
                     self.reporter.note(self.last_server,
                                        'poll failed, will retry: %s' % exc)
                 if deadline is not None and self.clock() >= deadline:
-                    return self._outcome(verdict.Result.TIMEOUT, target,
-                                         elapsed, 'timed out after %ds; last '
-                                         'poll failed: %s' % (
-                                             self.timeout, exc))
+                    return self.outcome_so_far(
+                        verdict.Result.TIMEOUT, target, elapsed,
+                        'timed out after %ds; last poll failed: %s' % (
+                            self.timeout, exc))
                 self.sleep(self.interval)
                 continue
             self.last_server, self.last_migration = server, migration
@@ -235,8 +235,9 @@ class Follower:
         return self.clock() - self.started if self.started is not None \
             else 0.0
 
-    def _outcome(self, result: verdict.Result, target: verdict.Target,
-                 elapsed: float, message: str) -> Outcome:
+    def outcome_so_far(self, result: verdict.Result, target: verdict.Target,
+                       elapsed: float, message: str) -> Outcome:
+        """An outcome from the last state seen (timeout, interruption)."""
         server = self.last_server or verdict.Server(
             target.server_id, '', '', None, target.source)
         return Outcome(result, server, self.last_migration, message, elapsed)

@@ -29,7 +29,9 @@ from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import verdict
 from osc_migrate_plus import exit_codes
 from osc_migrate_plus import gateway as gw
-from osc_migrate_plus.v1 import watch
+from osc_migrate_plus.v1 import common
+
+UsageError = common.UsageError
 
 COLUMNS = ('Server ID', 'Name', 'Project ID', 'Source Host',
            'Destination Host', 'Mode', 'Result', 'Attempts', 'Duration',
@@ -38,20 +40,6 @@ COLUMNS = ('Server ID', 'Name', 'Project ID', 'Source Host',
 BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
 DEFAULTS = {'max_parallel': 4, 'max_per_source': 2,
             'max_per_destination': 2, 'retries': 3}
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError('must be 1 or more, got %s' % text)
-    return value
-
-
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('must be 0 or more, got %s' % text)
-    return value
 
 
 class BatchMigrate(command.Lister):
@@ -107,27 +95,28 @@ class BatchMigrate(command.Lister):
                               'live one). Implies --confirm')
         limits = parser.add_argument_group('limits')
         limits.add_argument('--max-parallel', metavar='<n>',
-                            type=positive_int,
+                            type=common.positive_int,
                             default=DEFAULTS['max_parallel'],
                             help='Migrations in flight overall '
                                  '(default: %(default)s)')
         limits.add_argument('--max-per-source', metavar='<n>',
-                            type=positive_int,
+                            type=common.positive_int,
                             default=DEFAULTS['max_per_source'],
                             help='From one host (default: %(default)s)')
         limits.add_argument('--max-per-destination', metavar='<n>',
-                            type=positive_int,
+                            type=common.positive_int,
                             default=DEFAULTS['max_per_destination'],
                             help='To one host (default: %(default)s)')
-        watch.add_follow_options(parser)
-        limits.add_argument('--retries', metavar='<n>', type=non_negative,
+        common.add_follow_options(parser)
+        limits.add_argument('--retries', metavar='<n>',
+                            type=common.non_negative_int,
                             default=DEFAULTS['retries'],
                             help='Retries of a submission refused for a '
                                  'transient reason (409 task state, 5xx, '
                                  'connection); never 400/403/404 '
                                  '(default: %(default)s)')
         limits.add_argument('--max-failures', metavar='<n>',
-                            type=positive_int,
+                            type=common.positive_int,
                             help='After this many failures stop submitting, '
                                  'follow what is in flight, report the rest '
                                  'not-started')
@@ -152,8 +141,8 @@ class BatchMigrate(command.Lister):
     def validate(args: argparse.Namespace) -> None:
         if args.live_migration:
             if args.mode not in (None, plan.LIVE):
-                raise watch.UsageError('--live-migration contradicts '
-                                       '--mode %s' % args.mode)
+                raise UsageError('--live-migration contradicts '
+                                 '--mode %s' % args.mode)
             args.mode = plan.LIVE
         if args.resume:
             given = [o for o, v in (
@@ -164,29 +153,29 @@ class BatchMigrate(command.Lister):
                 ('--state-file', args.state_file),
                 ('--dry-run', args.dry_run)) if v]
             if given:
-                raise watch.UsageError('--resume takes the selection and '
-                                       'journal from the journal; drop %s'
-                                       % ', '.join(given))
+                raise UsageError('--resume takes the selection and '
+                                 'journal from the journal; drop %s'
+                                 % ', '.join(given))
         else:
             if args.mode is None:
                 args.mode = plan.COLD
             if not (args.servers or args.source_host or args.servers_from):
-                raise watch.UsageError('select servers: name them, or use '
-                                       '--source-host or --servers-from')
+                raise UsageError('select servers: name them, or use '
+                                 '--source-host or --servers-from')
         if (args.block_migration or args.shared_migration) and \
                 args.mode == plan.COLD:
-            raise watch.UsageError('--block-migration and --shared-migration'
-                                   ' are for live migrations (--mode live or'
-                                   ' auto)')
+            raise UsageError('--block-migration and --shared-migration'
+                             ' are for live migrations (--mode live or'
+                             ' auto)')
         if args.disable_reason and not args.disable_source:
-            raise watch.UsageError('--disable-reason needs --disable-source')
+            raise UsageError('--disable-reason needs --disable-source')
         if args.verify_command is not None and not args.verify_command:
-            raise watch.UsageError('--verify-command is empty')
+            raise UsageError('--verify-command is empty')
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         try:
             self.validate(parsed_args)
-        except watch.UsageError as exc:
+        except UsageError as exc:
             self.app.stderr.write('openstack server migrate batch: error: '
                                   '%s\n' % exc)
             return exit_codes.USAGE
@@ -198,7 +187,7 @@ class BatchMigrate(command.Lister):
             self.app.stderr.write('%s\n' % exc)
             explicit = self._gateway is not None and self._gateway._explicit
             return exit_codes.USAGE if explicit else exit_codes.FAILURE
-        except watch.UsageError as exc:
+        except UsageError as exc:
             self.app.stderr.write('openstack server migrate batch: error: '
                                   '%s\n' % exc)
             return exit_codes.USAGE
@@ -210,12 +199,12 @@ class BatchMigrate(command.Lister):
         compute = getattr(self.app.client_manager, 'migrate_plus')
         self._gateway = gateway = gw.NovaGateway(compute)
         reporter = batch_progress.BatchProgress(
-            self.app.stderr, quiet=watch.is_quiet(self.app, parsed_args))
+            self.app.stderr, quiet=common.is_quiet(self.app, parsed_args))
         try:
             if parsed_args.resume:
                 return self._resume(gateway, reporter, parsed_args)
             return self._new(gateway, reporter, parsed_args)
-        except (gw.MicroversionError, watch.UsageError):
+        except (gw.MicroversionError, UsageError):
             raise
         except (gw.NovaError, jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
@@ -256,13 +245,13 @@ class BatchMigrate(command.Lister):
                     with open(args.servers_from) as f:
                         text = f.read()
                 except OSError as exc:
-                    raise watch.UsageError('--servers-from: cannot read %s: '
-                                           '%s' % (args.servers_from,
-                                                   exc.strerror))
+                    raise UsageError('--servers-from: cannot read %s: '
+                                     '%s' % (args.servers_from,
+                                             exc.strerror))
             listed = plan.parse_server_list(text)
             if not listed:
-                raise watch.UsageError('--servers-from %s names no server'
-                                       % args.servers_from)
+                raise UsageError('--servers-from %s names no server'
+                                 % args.servers_from)
             names += listed
         hosts = None
         if args.source_host or args.host:
@@ -387,8 +376,8 @@ class BatchMigrate(command.Lister):
         args.host = options.host
         differences = jrn.binding_differences(recorded, given)
         if differences:
-            raise watch.UsageError('options contradict the journal %s: %s'
-                                   % (args.resume, '; '.join(differences)))
+            raise UsageError('options contradict the journal %s: %s'
+                             % (args.resume, '; '.join(differences)))
         self._gates(gateway, args)
         recorded_cloud = state.header.get('cloud', {}).get('compute')
         current_cloud = self._endpoint(gateway)

@@ -25,55 +25,14 @@ from osc_migrate_plus.engine import verdict
 from osc_migrate_plus import exit_codes
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import progress
+from osc_migrate_plus.v1 import common
+
+UsageError = common.UsageError
 
 COLUMNS = ('Server ID', 'Server Name', 'Result', 'Status', 'Source Host',
            'Destination Host', 'Migration ID', 'Migration Type',
            'Migration Status', 'Started At', 'Finished At', 'Duration',
            'Message')
-
-
-class UsageError(Exception):
-    """Options that contradict each other: exit 2, nothing sent to Nova."""
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be greater than 0, got %s'
-                                         % text)
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('must be 0 (no limit) or more, got '
-                                         '%s' % text)
-    return value
-
-
-def add_follow_options(parser: argparse.ArgumentParser) -> None:
-    """--timeout, --interval, --quiet: shared with batch."""
-    parser.add_argument(
-        '--timeout', metavar='<seconds>', type=non_negative_int,
-        default=3600,
-        help='Give up following after this many seconds and exit 3 '
-             '(default: 3600; 0: no limit). The migration itself goes on '
-             'in Nova.')
-    parser.add_argument(
-        '--interval', metavar='<seconds>', type=positive_float, default=2.0,
-        help='Seconds between two polls of Nova (default: 2).')
-    parser.add_argument(
-        '--quiet', action='store_true',
-        help='No progress on stderr; only the result on stdout.')
-
-
-def is_quiet(app: ty.Any, args: argparse.Namespace) -> bool:
-    # cliff parses its global options with parse_known_args over the whole
-    # command line, so `--quiet` after the subcommand lands in OSC's global
-    # -q/--quiet (verbose_level 0) and never reaches our parser.
-    options = getattr(app, 'options', None)
-    return bool(args.quiet or getattr(options, 'verbose_level', 1) == 0)
 
 
 def _parse_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
@@ -157,7 +116,7 @@ class WatchMigration(command.ShowOne):
             '--revert', action='store_true',
             help='Revert the cold migration when it reaches VERIFY_RESIZE '
                  'and follow it until the server is back on its source')
-        add_follow_options(parser)
+        common.add_follow_options(parser)
         parser.add_argument(
             '--abort-on-timeout', action='store_true',
             help='At the deadline, abort a live migration still running '
@@ -214,9 +173,8 @@ class WatchMigration(command.ShowOne):
         # The plugin's client (plugin.make_client): the sdk compute proxy.
         compute = getattr(self.app.client_manager, 'migrate_plus')
         self._gateway = gateway = gw.NovaGateway(compute)
-        reporter = progress.StderrProgress(self.app.stderr,
-                                           quiet=is_quiet(self.app,
-                                                          parsed_args))
+        quiet = common.is_quiet(self.app, parsed_args)
+        reporter = progress.StderrProgress(self.app.stderr, quiet=quiet)
         try:
             server = gateway.find_server(parsed_args.server)
             if parsed_args.start:
@@ -328,8 +286,8 @@ class WatchMigration(command.ShowOne):
         text = ('Interrupted: the migration goes on in Nova. Follow it '
                 'again with: %s' % again)
         reporter.message(text)
-        return loop._outcome(verdict.Result.INTERRUPTED, target,
-                             loop.elapsed(), text)
+        return loop.outcome_so_far(verdict.Result.INTERRUPTED, target,
+                                   loop.elapsed(), text)
 
 
 def _goal(args: argparse.Namespace) -> verdict.Goal:

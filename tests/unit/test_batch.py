@@ -24,7 +24,7 @@ from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import verdict as v
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus.v1 import batch as batch_cmd
-from osc_migrate_plus.v1 import watch
+from osc_migrate_plus.v1 import common
 
 
 class SimNova:
@@ -381,7 +381,7 @@ class TestCommandValidation(testtools.TestCase):
 
     def check(self, args, text):
         parsed = self.parse(*args)
-        e = self.assertRaises(watch.UsageError,
+        e = self.assertRaises(common.UsageError,
                               batch_cmd.BatchMigrate.validate,
                               parsed)
         self.assertIn(text, str(e))

@@ -1,0 +1,67 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What the two commands share: option types, follow options, usage errors."""
+
+import argparse
+import typing as ty
+
+
+class UsageError(Exception):
+    """Options that contradict each other: exit 2, nothing sent to Nova."""
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError('must be greater than 0, got %s'
+                                         % text)
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError('must be 0 (no limit) or more, got '
+                                         '%s' % text)
+    return value
+
+
+def add_follow_options(parser: argparse.ArgumentParser) -> None:
+    """--timeout, --interval, --quiet: shared with batch."""
+    parser.add_argument(
+        '--timeout', metavar='<seconds>', type=non_negative_int,
+        default=3600,
+        help='Give up following after this many seconds and exit 3 '
+             '(default: 3600; 0: no limit). The migration itself goes on '
+             'in Nova.')
+    parser.add_argument(
+        '--interval', metavar='<seconds>', type=positive_float, default=2.0,
+        help='Seconds between two polls of Nova (default: 2).')
+    parser.add_argument(
+        '--quiet', action='store_true',
+        help='No progress on stderr; only the result on stdout.')
+
+
+def is_quiet(app: ty.Any, args: argparse.Namespace) -> bool:
+    # cliff parses its global options with parse_known_args over the whole
+    # command line, so `--quiet` after the subcommand lands in OSC's global
+    # -q/--quiet (verbose_level 0) and never reaches our parser.
+    options = getattr(app, 'options', None)
+    return bool(args.quiet or getattr(options, 'verbose_level', 1) == 0)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be 1 or more, got %s' % text)
+    return value
