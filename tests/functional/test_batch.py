@@ -12,6 +12,7 @@
 
 """``openstack server migrate batch`` through the real CLI, real Nova."""
 
+import collections
 import datetime
 import json
 import os
@@ -218,6 +219,44 @@ class TestBatch(BatchTestCase):
                    for t, _ in spans)
         self.assertLessEqual(most, 2)
         self.assertGreaterEqual(most, 2)  # it did run two at a time
+
+    def test_per_source_limit_observed_in_novas_records(self):
+        by_source = {'compute1': self.seed('compute1', 3),
+                     'compute3': self.seed('compute3', 3)}
+        ids = [s['id'] for group in by_source.values() for s in group]
+        self.cloud.set_delay(2)
+        self.batch(*ids, '--confirm', '--max-parallel', '4',
+                   '--max-per-source', '1', '--max-per-destination', '4',
+                   '--interval', '1', '--state-file', self.journal())
+        spans = collections.defaultdict(list)
+        for sid in ids:
+            [r] = self.records(sid)
+            spans[r['Source Compute']].append((_t(r['Created At']),
+                                               _t(r['Updated At'])))
+        every = [s for group in spans.values() for s in group]
+        for source, group in spans.items():
+            most = max(sum(1 for a, b in group if a <= t < b)
+                       for t, _ in group)
+            self.assertEqual(1, most, source)
+        overall = max(sum(1 for a, b in every if a <= t < b)
+                      for t, _ in every)
+        self.assertEqual(2, overall)  # one from each source at once
+
+    def test_adopts_a_migration_started_elsewhere(self):
+        [busy, idle] = self.seed('compute2', 2)
+        self.cloud.set_delay(3)
+        self.openstack('server', 'migrate', busy['id'])  # core OSC
+        listed = os.path.join(self.state, 'list')
+        with open(listed, 'w') as f:
+            f.write('# the two of them\n%s\n%s  # idle\n' % (
+                busy['name'], idle['id']))
+        rows, result = self.batch('--servers-from', listed, '--confirm',
+                                  '--interval', '1', '--quiet',
+                                  '--state-file', self.journal())
+        self.assertEqual({'confirmed'}, {r['Result'] for r in rows.values()})
+        self.assertEqual('', result.stderr)  # --quiet
+        for server in (busy, idle):
+            self.assertEqual(1, len(self.records(server['id'])))
 
     def test_sigkill_then_resume_migrates_each_once(self):
         seeded = self.seed('compute2', 4)
