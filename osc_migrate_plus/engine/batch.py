@@ -260,7 +260,10 @@ class Runner:
         self.reporter.event(entry, how)
 
     def _submit_failed(self, entry: Entry, exc: gw.NovaError) -> None:
-        retryable = isinstance(exc, gw.Transient) or exc.status == 409
+        # A 409 over a task state passes; one over the vm_state (paused,
+        # shelved...) does not.
+        retryable = isinstance(exc, gw.Transient) or (
+            exc.status == 409 and 'task_state' in str(exc))
         if isinstance(exc, gw.Transient):
             # The request may have reached Nova: look before trying again,
             # never migrate a server twice.

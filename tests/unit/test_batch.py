@@ -280,7 +280,8 @@ class TestRunner(testtools.TestCase):
         self.assertEqual(1, batch_cmd.batch_exit_code(entries, ok))
 
     def test_retry_policy(self):
-        conflict = gw.NovaError('HTTP 409: task_state', 409)
+        conflict = gw.NovaError("HTTP 409: Cannot 'migrate' instance s00 "
+                                "while it is in task_state rebooting", 409)
         forbidden = gw.NovaError('HTTP 403: Policy', 403)
         bad = gw.NovaError('HTTP 400: No valid host', 400)
         nova = SimNova(servers(3), submit_errors={
@@ -293,6 +294,15 @@ class TestRunner(testtools.TestCase):
         self.assertEqual(('failed', 1), results['s01'])     # 403 never
         self.assertEqual(('failed', 1), results['s02'])     # 400 never
         self.assertEqual(5, nova.requests.count('POST migrate'))
+
+    def test_vm_state_conflict_not_retried(self):
+        paused = gw.NovaError("HTTP 409: Cannot 'migrate' instance s00 "
+                              "while it is in vm_state paused", 409)
+        nova = SimNova(servers(1), submit_errors={'s00': [paused]})
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()))
+        self.assertEqual(('failed', 1), (entries[0].result,
+                                         entries[0].attempts))
+        self.assertIn('vm_state paused', entries[0].message)
 
     def test_transient_submit_that_reached_nova_is_adopted(self):
         # The POST timed out but Nova had started it: never submit again.
