@@ -24,6 +24,7 @@ import dataclasses
 import datetime
 import os
 import random
+import signal
 import subprocess
 import time
 import typing as ty
@@ -423,7 +424,8 @@ class Runner:
         if code is None:
             if self.clock() < entry.verify_deadline:
                 return False
-            entry.verify.kill()
+            # The whole session: the shell's children hold the output pipe.
+            os.killpg(entry.verify.pid, signal.SIGKILL)
             entry.verify.wait()
             code = None
         output = entry.verify.stdout.read().decode(errors='replace') \

@@ -14,6 +14,7 @@
 
 import datetime
 import os
+import time
 
 import fixtures
 import testtools
@@ -371,6 +372,38 @@ class TestRunner(testtools.TestCase):
         self.assertNotIn('POST confirm', nova.requests)
         self.assertEqual(1, batch_cmd.batch_exit_code(entries, ok))
 
+    def test_verify_command_timeout_reverts_and_kills_it_all(self):
+        pidfile = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                               'pid')
+        nova = SimNova(servers(1))
+        ok, entries = self.run_batch(
+            nova, self.plan(nova.servers.values()), confirm=True, timeout=0,
+            verify_command='sleep 60 >/dev/null 2>&1 & echo $! > %s; wait'
+            % pidfile)
+        self.assertEqual('reverted', entries[0].result)
+        self.assertIn('verify command timed out after 300s',
+                      entries[0].message)
+        with open(pidfile) as f:
+            child = int(f.read())
+        # Not only the shell: its children are gone too.
+        for _ in range(50):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail('verify command child %d still running' % child)
+
+    def test_live_verify_failure_fails(self):
+        nova = SimNova(servers(1))
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values(),
+                                                     'live'),
+                                     verify_command='exit 1')
+        self.assertEqual('failed', entries[0].result)
+        self.assertIn('verify command exited 1', entries[0].message)
+        self.assertNotEqual('c1', nova.servers['s00'].host)  # it moved
+
     def test_verify_command_gets_names_only_in_environment(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         evil = [v.Server('s00', '$(touch %s/pwned)' % tmp, 'ACTIVE', None,
@@ -404,6 +437,18 @@ class TestCommandValidation(testtools.TestCase):
         self.check(['vm', '--disable-reason', 'x'], 'needs --disable-source')
         self.check(['--resume', 'j', 'vm'], 'drop <server>')
         self.check(['--resume', 'j', '--dry-run'], 'drop --dry-run')
+
+    def test_project_and_status_narrow_named_servers(self):
+        args = self.parse('a', 'b', 'c', '--project', 'p1', '--status',
+                          'active')
+        batch_cmd.BatchMigrate.validate(args)
+        srvs = [v.Server('a', 'a', 'ACTIVE', None, 'c1', 'p1'),
+                v.Server('b', 'b', 'ACTIVE', None, 'c1', 'p2'),
+                v.Server('c', 'c', 'SHUTOFF', None, 'c1', 'p1')]
+        items = batch_cmd.BatchMigrate(None, None)._plan(srvs, args)
+        self.assertEqual([('planned', ''), ('skipped', 'not in project p1'),
+                          ('skipped', 'status is SHUTOFF, not ACTIVE')],
+                         [(i.verdict, i.reason) for i in items])
 
     def test_defaults_documented_and_conservative(self):
         args = self.parse('vm')
