@@ -13,7 +13,6 @@
 """``openstack server migrate batch``: drain a host or move a set."""
 
 import argparse
-import dataclasses
 import signal
 import sys
 import time
@@ -26,7 +25,7 @@ from osc_migrate_plus import batch_progress
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
-from osc_migrate_plus.engine import verdict
+from osc_migrate_plus.engine import selection
 from osc_migrate_plus import exit_codes
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus.v1 import common
@@ -234,70 +233,37 @@ class BatchMigrate(command.Lister):
         if args.disable_source:
             gateway.require('2.53', '--disable-source')
 
-    def _select(self, gateway: gw.NovaGateway, args: argparse.Namespace
-                ) -> ty.List[verdict.Server]:
-        names = list(args.servers)
-        if args.servers_from:
-            if args.servers_from == '-':
-                text = sys.stdin.read()
-            else:
-                try:
-                    with open(args.servers_from) as f:
-                        text = f.read()
-                except OSError as exc:
-                    raise UsageError('--servers-from: cannot read %s: '
-                                     '%s' % (args.servers_from,
-                                             exc.strerror))
-            listed = plan.parse_server_list(text)
-            if not listed:
-                raise UsageError('--servers-from %s names no server'
-                                 % args.servers_from)
-            names += listed
-        hosts = None
-        if args.source_host or args.host:
-            hosts = gateway.compute_hosts()
-            for option, host in (('--source-host', args.source_host),
-                                 ('--host', args.host)):
-                if host and host not in hosts:
-                    raise gw.NovaError('%s %s: no such compute host; compute '
-                                       'hosts: %s' % (option, host,
-                                                      ', '.join(hosts)))
-        servers: ty.Dict[str, verdict.Server] = {}
-        if names:
-            for name in names:
-                server = gateway.find_server(name)
-                servers.setdefault(server.id, server)
+    @staticmethod
+    def _listed(args: argparse.Namespace) -> ty.List[str]:
+        """Names from --servers-from (a file, or - for stdin)."""
+        if not args.servers_from:
+            return []
+        if args.servers_from == '-':
+            text = sys.stdin.read()
         else:
-            for server in gateway.list_servers(host=args.source_host,
-                                               project=args.project,
-                                               status=args.status):
-                servers.setdefault(server.id, server)
-        return list(servers.values())
-
-    def _plan(self, servers: ty.List[verdict.Server],
-              args: argparse.Namespace) -> ty.List[plan.PlanItem]:
-        items = []
-        for server in servers:
-            if args.project and server.project_id != args.project:
-                items.append(plan.PlanItem(server, None, plan.SKIPPED,
-                                           'not in project %s'
-                                           % args.project))
-            elif args.status and server.status != args.status.upper():
-                items.append(plan.PlanItem(server, None, plan.SKIPPED,
-                                           'status is %s, not %s' % (
-                                               server.status,
-                                               args.status.upper())))
-            else:
-                items.append(plan.preflight(server, args.mode,
-                                            args.source_host, args.host))
-        return items
+            try:
+                with open(args.servers_from) as f:
+                    text = f.read()
+            except OSError as exc:
+                raise UsageError('--servers-from: cannot read %s: %s'
+                                 % (args.servers_from, exc.strerror))
+        listed = plan.parse_server_list(text)
+        if not listed:
+            raise UsageError('--servers-from %s names no server'
+                             % args.servers_from)
+        return listed
 
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace
              ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
         self._gates(gateway, args)
-        items = self._plan(self._select(gateway, args), args)
+        wanted = selection.Selection(
+            names=list(args.servers) + self._listed(args),
+            source_host=args.source_host, project=args.project,
+            status=args.status, mode=args.mode, target_host=args.host)
+        items = selection.plan_items(selection.select(gateway, wanted),
+                                     wanted)
         options = self._options(args)
         entries = [batch.new_entry(item, options) for item in items]
         if args.dry_run:
@@ -393,59 +359,12 @@ class BatchMigrate(command.Lister):
             journal.write({'type': 'resumed'})
             source_host = state.header.get('selection', {}).get(
                 'source_host')
-            entries = [self._resumed_entry(gateway, sid, saved, options,
-                                           options.mode, source_host)
+            entries = [selection.resumed_entry(gateway, sid, saved, options,
+                                               source_host)
                        for sid, saved in state.servers.items()]
             return self._run(gateway, journal, reporter, options, entries)
         finally:
             journal.close()
-
-    def _resumed_entry(self, gateway: gw.NovaGateway, sid: str,
-                       saved: jrn.ServerState, options: batch.Options,
-                       mode: str, source_host: ty.Optional[str]
-                       ) -> ty.Tuple[batch.Entry, ty.Optional[tuple]]:
-        """One server of a resumed batch, and how to adopt it (or None)."""
-        record = saved.plan or {}
-        old = verdict.Server(sid, record.get('name') or '',
-                             record.get('status') or '', None,
-                             record.get('source'),
-                             record.get('project_id'))
-        if saved.state in (jrn.FINISHED, jrn.SKIPPED):
-            # Finished servers are not touched again.
-            item = plan.PlanItem(old, record.get('mode'), plan.SKIPPED
-                                 if saved.state == jrn.SKIPPED
-                                 else plan.PLANNED, record.get('reason', ''))
-            entry = batch.new_entry(item, options)
-            entry.state = 'done'
-            entry.result = saved.result or batch.SKIPPED
-            entry.message = 'finished before the resume' if \
-                saved.state == jrn.FINISHED else item.reason
-            entry.attempts = saved.attempts
-            return entry, None
-        server = gateway.get_server(sid)
-        # Its source is where the batch found it, wherever it is now.
-        as_found = dataclasses.replace(server, host=old.host or server.host)
-        adopt: ty.Optional[tuple] = None
-        if saved.state == jrn.SUBMITTED:
-            adopt = (saved.migration_id, saved.baseline_id)
-        elif saved.state == jrn.SUBMITTING:
-            # The request may or may not have reached Nova: look.
-            newest = gateway.newest_migration(sid)
-            if (newest is not None and newest.id > saved.baseline_id) or \
-                    server.task_state in verdict.MIGRATING_TASK_STATES:
-                adopt = (None, saved.baseline_id)
-        if adopt is not None:
-            entry = batch.new_entry(plan.PlanItem(
-                as_found, record.get('mode'), plan.ADOPT), options)
-        else:
-            # Never submitted, or the submission never reached Nova: plan it
-            # again from what the server is now.
-            entry = batch.new_entry(plan.preflight(
-                server, mode, source_host, options.host), options)
-            if entry.item.verdict == plan.ADOPT:
-                adopt = (None, 0)
-        entry.attempts = saved.attempts
-        return entry, adopt
 
     def _run(self, gateway: gw.NovaGateway, journal: jrn.Journal,
              reporter: batch_progress.BatchProgress, options: batch.Options,

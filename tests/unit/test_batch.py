@@ -22,6 +22,7 @@ import testtools
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import verdict as v
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus.v1 import batch as batch_cmd
@@ -445,7 +446,9 @@ class TestCommandValidation(testtools.TestCase):
         srvs = [v.Server('a', 'a', 'ACTIVE', None, 'c1', 'p1'),
                 v.Server('b', 'b', 'ACTIVE', None, 'c1', 'p2'),
                 v.Server('c', 'c', 'SHUTOFF', None, 'c1', 'p1')]
-        items = batch_cmd.BatchMigrate(None, None)._plan(srvs, args)
+        items = selection.plan_items(srvs, selection.Selection(
+            names=args.servers, project=args.project, status=args.status,
+            mode=args.mode))
         self.assertEqual([('planned', ''), ('skipped', 'not in project p1'),
                           ('skipped', 'status is SHUTOFF, not ACTIVE')],
                          [(i.verdict, i.reason) for i in items])
@@ -460,3 +463,41 @@ class TestCommandValidation(testtools.TestCase):
         args = self.parse('vm', '--live-migration')
         batch_cmd.BatchMigrate.validate(args)
         self.assertEqual('live', args.mode)
+
+
+class TestResumeDecisions(testtools.TestCase):
+    """Where each journaled server stands decides what a resume does."""
+
+    def decide(self, state, nova, **saved):
+        saved = jrn.ServerState(state, plan={'id': 's00', 'name': 'vm0',
+                                             'source': 'c1', 'mode': 'cold',
+                                             'status': 'ACTIVE'}, **saved)
+        return selection.resumed_entry(nova, 's00', saved,
+                                       batch.Options(), None)
+
+    def test_finished_is_kept(self):
+        nova = SimNova(servers(1))
+        entry, adopt = self.decide(jrn.FINISHED, nova, result='confirmed')
+        self.assertEqual(('done', 'confirmed', None),
+                         (entry.state, entry.result, adopt))
+        self.assertEqual([], nova.requests)  # not even looked at
+
+    def test_submitted_is_adopted(self):
+        nova = SimNova(servers(1))
+        entry, adopt = self.decide(jrn.SUBMITTED, nova, migration_id=7,
+                                   baseline_id=3)
+        self.assertEqual((7, 3), adopt)
+
+    def test_submitting_that_reached_nova_is_adopted(self):
+        nova = SimNova(servers(1))
+        nova.start_migration('s00', live=False)  # it did land
+        entry, adopt = self.decide(jrn.SUBMITTING, nova, baseline_id=3)
+        self.assertEqual((None, 3), adopt)
+        self.assertEqual('adopt', entry.item.verdict)
+
+    def test_submitting_that_never_landed_is_planned_again(self):
+        nova = SimNova(servers(1))
+        entry, adopt = self.decide(jrn.SUBMITTING, nova, baseline_id=0)
+        self.assertIsNone(adopt)
+        self.assertEqual(('planned', 'queued'),
+                         (entry.item.verdict, entry.state))
