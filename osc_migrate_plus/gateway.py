@@ -109,6 +109,18 @@ class NovaGateway:
             self._microversion = chosen
         return self._microversion
 
+    @property
+    def explicit(self) -> bool:
+        """Did the user choose the microversion (--os-compute-api-version)?"""
+        return bool(self._explicit)
+
+    def endpoint(self) -> ty.Optional[str]:
+        """The compute endpoint, to recognise the cloud a journal is for."""
+        try:
+            return self.compute.get_endpoint()
+        except Exception:  # nothing depends on having it
+            return None
+
     def supports(self, version: str) -> bool:
         return _vtuple(self.microversion) >= _vtuple(version)
 

@@ -91,12 +91,11 @@ class Follower:
             if migration is not None and migration.id <= after_id:
                 migration = None  # an older one: ours is not recorded yet
         else:
-            migration = self.gateway.newest_migration(target.server_id)
-            if migration is not None and migration.id != target.migration_id:
-                # Following a named, older migration: read that one.
-                migration = next((m for m in self.gateway.migrations(
-                    target.server_id) if m.id == target.migration_id),
-                    migration)
+            # Pinned (possibly an older, named one): read that record.
+            records = self.gateway.migrations(target.server_id)
+            migration = next((m for m in records
+                              if m.id == target.migration_id),
+                             records[0] if records else None)
         return server, migration
 
     def follow(self, target: verdict.Target, after_id: int = 0) -> Outcome:

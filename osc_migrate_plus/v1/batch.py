@@ -172,25 +172,8 @@ class BatchMigrate(command.Lister):
             raise UsageError('--verify-command is empty')
 
     def run(self, parsed_args: argparse.Namespace) -> int:
-        try:
-            self.validate(parsed_args)
-        except UsageError as exc:
-            self.app.stderr.write('openstack server migrate batch: error: '
-                                  '%s\n' % exc)
-            return exit_codes.USAGE
-        self._exit_code = exit_codes.FAILURE
-        self._gateway: ty.Optional[gw.NovaGateway] = None
-        try:
-            super().run(parsed_args)
-        except gw.MicroversionError as exc:
-            self.app.stderr.write('%s\n' % exc)
-            explicit = self._gateway is not None and self._gateway._explicit
-            return exit_codes.USAGE if explicit else exit_codes.FAILURE
-        except UsageError as exc:
-            self.app.stderr.write('openstack server migrate batch: error: '
-                                  '%s\n' % exc)
-            return exit_codes.USAGE
-        return self._exit_code
+        return common.run_with_exit_codes(self, parsed_args, super().run,
+                                          'batch')
 
     # -- the work ----------------------------------------------------------
     def take_action(self, parsed_args: argparse.Namespace
@@ -281,7 +264,7 @@ class BatchMigrate(command.Lister):
                           'servers_from': args.servers_from,
                           'source_host': args.source_host,
                           'project': args.project, 'status': args.status},
-            'cloud': {'compute': self._endpoint(gateway)},
+            'cloud': {'compute': gateway.endpoint()},
         })
         reporter.info('journal: %s (resume with --resume %s)'
                       % (journal.path, journal.path))
@@ -296,13 +279,6 @@ class BatchMigrate(command.Lister):
                 for e in entries])
         finally:
             journal.close()
-
-    @staticmethod
-    def _endpoint(gateway: gw.NovaGateway) -> ty.Optional[str]:
-        try:
-            return gateway.compute.get_endpoint()
-        except Exception:  # the journal can do without it
-            return None
 
     def _disable_sources(self, gateway: gw.NovaGateway,
                          journal: jrn.Journal,
@@ -346,7 +322,7 @@ class BatchMigrate(command.Lister):
                              % (args.resume, '; '.join(differences)))
         self._gates(gateway, args)
         recorded_cloud = state.header.get('cloud', {}).get('compute')
-        current_cloud = self._endpoint(gateway)
+        current_cloud = gateway.endpoint()
         if recorded_cloud and current_cloud and \
                 recorded_cloud.rstrip('/') != current_cloud.rstrip('/'):
             raise gw.NovaError('journal %s belongs to another cloud (%s); '

@@ -15,6 +15,9 @@
 import argparse
 import typing as ty
 
+from osc_migrate_plus import exit_codes
+from osc_migrate_plus import gateway as gw
+
 
 class UsageError(Exception):
     """Options that contradict each other: exit 2, nothing sent to Nova."""
@@ -65,3 +68,33 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError('must be 1 or more, got %s' % text)
     return value
+
+
+def run_with_exit_codes(cmd: ty.Any, parsed_args: argparse.Namespace,
+                        display_run: ty.Callable[[argparse.Namespace], int],
+                        name: str) -> int:
+    """Run a command and return the documented exit code.
+
+    cliff's display commands always return 0; the command sets
+    ``cmd._exit_code`` from its outcome. Usage errors exit 2 before anything
+    is sent; a microversion too low exits 2 when the user chose it
+    (--os-compute-api-version), 1 when the cloud is too old.
+    """
+    error = 'openstack server migrate %s: error: %%s\n' % name
+    try:
+        cmd.validate(parsed_args)
+    except UsageError as exc:
+        cmd.app.stderr.write(error % exc)
+        return exit_codes.USAGE
+    cmd._exit_code = exit_codes.FAILURE
+    cmd._gateway = None
+    try:
+        display_run(parsed_args)
+    except gw.MicroversionError as exc:
+        cmd.app.stderr.write('%s\n' % exc)
+        chosen = cmd._gateway is not None and cmd._gateway.explicit
+        return exit_codes.USAGE if chosen else exit_codes.FAILURE
+    except UsageError as exc:
+        cmd.app.stderr.write(error % exc)
+        return exit_codes.USAGE
+    return int(cmd._exit_code)

@@ -152,20 +152,8 @@ class WatchMigration(command.ShowOne):
                              'cannot be combined with --start')
 
     def run(self, parsed_args: argparse.Namespace) -> int:
-        try:
-            self.validate(parsed_args)
-        except UsageError as exc:
-            self.app.stderr.write('openstack server migrate watch: error: '
-                                  '%s\n' % exc)
-            return exit_codes.USAGE
-        self._exit_code = exit_codes.FAILURE
-        try:
-            super().run(parsed_args)
-        except gw.MicroversionError as exc:
-            self.app.stderr.write('%s\n' % exc)
-            return (exit_codes.USAGE if self._gateway._explicit
-                    else exit_codes.FAILURE)
-        return self._exit_code
+        return common.run_with_exit_codes(self, parsed_args, super().run,
+                                          'watch')
 
     # -- the work ----------------------------------------------------------
     def take_action(self, parsed_args: argparse.Namespace
