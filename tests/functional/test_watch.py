@@ -108,7 +108,7 @@ class TestWatch(base.MiniCloudTestCase):
         # (plus the one look-up of the migrations when attaching).
         self.assertLessEqual(len(migration_reads), len(polls) + 1)
         self.assertEqual(1, len([r for r in requests
-                                 if r.endswith('/action')]))  # the confirm
+                                 if '/action ' in r]))  # the confirm
 
     def test_driver_failure_exit_1_with_novas_reason(self):
         server = self._one()

@@ -31,6 +31,7 @@ monkey_patch.patch(backend='threading')
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
 import socketserver  # noqa: E402
@@ -125,23 +126,46 @@ def serve(app, name):
 
 
 class RequestCounter:
-    """WSGI middleware recording what clients ask of nova-api.
+    """WSGI middleware recording what clients ask of the cloud.
 
-    Benchmarks and efficiency tests read it through /minicloud/state.
+    One line per request, "METHOD /path[?query]", and for a server action
+    the action too ("POST /v2.1/servers/ID/action migrate"): benchmarks and
+    efficiency tests read them through /minicloud/state. Paths under
+    ``skip`` (the harness's own controls) are not recorded.
     """
 
-    def __init__(self, app):
+    def __init__(self, app, lock=None, requests=None, skip=None):
         self.app = app
-        self.lock = threading.Lock()
-        self.requests = []
+        self.lock = lock or threading.Lock()
+        self.requests = [] if requests is None else requests
+        self.skip = skip
 
     def __call__(self, environ, start_response):
+        path = environ.get('PATH_INFO', '')
+        if self.skip and path.startswith(self.skip):
+            return self.app(environ, start_response)
         query = environ.get('QUERY_STRING')
+        line = '%s %s%s' % (environ['REQUEST_METHOD'], path,
+                            '?' + query if query else '')
+        if environ['REQUEST_METHOD'] == 'POST' and path.endswith('/action'):
+            line += ' ' + self._action(environ)
         with self.lock:
-            self.requests.append('%s %s%s' % (
-                environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''),
-                '?' + query if query else ''))
+            self.requests.append(line)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def _action(environ):
+        """Name the action of the body, and put the body back."""
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            length = 0
+        body = environ['wsgi.input'].read(length) if length else b''
+        environ['wsgi.input'] = io.BytesIO(body)
+        try:
+            return next(iter(json.loads(body)))
+        except (ValueError, TypeError, StopIteration):
+            return '?'
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +209,7 @@ debug = {debug}
 use_stderr = false
 transport_url = fake:/
 compute_driver = minicloud.MinicloudDriver
-periodic_enable = false
+periodic_enable = {periodic}
 vif_plugging_timeout = 0
 vif_plugging_is_fatal = false
 allow_resize_to_same_host = false
@@ -198,6 +222,7 @@ cores = -1
 ram = -1
 [api]
 auth_strategy = keystone
+max_limit = {max_limit}
 [wsgi]
 api_paste_config = {state}/api-paste.ini
 [database]
@@ -222,8 +247,10 @@ use_ipv6 = false
 
 
 class Cloud:
-    def __init__(self, state_dir, computes, debug=False, confirm_window=0):
+    def __init__(self, state_dir, computes, debug=False, confirm_window=0,
+                 max_limit=1000):
         self.state_dir = os.path.abspath(state_dir)
+        self.max_limit = max_limit
         self.hosts = ['compute%d' % i for i in range(1, computes + 1)]
         self.debug = debug
         self.confirm_window = confirm_window
@@ -277,6 +304,11 @@ class Cloud:
             f.write(NOVA_CONF.format(state=self.state_dir,
                                      debug=str(self.debug).lower(),
                                      confirm_window=self.confirm_window,
+                                     # Nova confirms by itself only from a
+                                     # periodic task.
+                                     periodic=str(
+                                         self.confirm_window > 0).lower(),
+                                     max_limit=self.max_limit,
                                      placement_url=placement_url))
         # nova 34 dropped noauth2: swap keystonemiddleware for our filter.
         import nova
@@ -432,7 +464,12 @@ class Cloud:
         from tests.minicloud import aux_app
 
         self.aux = aux_app.AuxApp('', list(self.glance.images.values()), self)
-        server, url = serve(self.aux, 'aux-http')
+        # Identity and image requests are the client's too: count them in
+        # the same log; the harness's controls are not.
+        counted = RequestCounter(self.aux, lock=self.counter.lock,
+                                 requests=self.counter.requests,
+                                 skip='/minicloud')
+        server, url = serve(counted, 'aux-http')
         self.aux.base_url = url
         return url
 
@@ -470,6 +507,13 @@ class Cloud:
                 host = self._known(request['host'])
                 if host not in self.services:
                     self.start_compute(host)
+            elif action == 'auto-confirm':
+                # Nova's own periodic task, run now rather than in up to
+                # 60 s: confirms what waited longer than the window.
+                from nova import context
+                for host in sorted(self.services):
+                    self.services[host].manager._poll_unconfirmed_resizes(
+                        context.get_admin_context())
             elif action == 'reset-requests':
                 with self.counter.lock:
                     self.counter.requests.clear()
@@ -489,7 +533,10 @@ def main(argv=None):
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--computes', type=int, default=3)
     parser.add_argument('--confirm-window', type=int, default=0,
-                        help='nova resize_confirm_window (0: never)')
+                        help='nova resize_confirm_window (0: never); '
+                        'above 0 also turns periodic tasks on')
+    parser.add_argument('--max-limit', type=int, default=1000,
+                        help="nova's [api] max_limit: the page size")
     parser.add_argument('--debug', action='store_true')
     args = parser.parse_args(argv)
 
@@ -502,7 +549,7 @@ def main(argv=None):
     started = time.monotonic()
     try:
         info = Cloud(args.state_dir, args.computes, args.debug,
-                     args.confirm_window).start()
+                     args.confirm_window, args.max_limit).start()
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()

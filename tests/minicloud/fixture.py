@@ -58,10 +58,11 @@ def openstack_cli() -> str:
 
 class MiniCloud(fixtures.Fixture):
     def __init__(self, computes: int = 3, confirm_window: int = 0,
-                 debug: bool = False) -> None:
+                 debug: bool = False, max_limit: int = 1000) -> None:
         super().__init__()
         self.computes = computes
         self.confirm_window = confirm_window
+        self.max_limit = max_limit
         self.debug = debug
         self.keep = False  # set when a test failed: keep the logs
         self.info: dict = {}
@@ -72,7 +73,8 @@ class MiniCloud(fixtures.Fixture):
         self.addCleanup(self._remove_dir)
         args = [cloud_python(), '-m', 'tests.minicloud.cloud',
                 '--state-dir', self.dir, '--computes', str(self.computes),
-                '--confirm-window', str(self.confirm_window)]
+                '--confirm-window', str(self.confirm_window),
+                '--max-limit', str(self.max_limit)]
         if self.debug:
             args.append('--debug')
         env = dict(os.environ, PYTHONPATH=REPO)
@@ -138,16 +140,18 @@ class MiniCloud(fixtures.Fixture):
     def hosts(self) -> ty.List[str]:
         return list(self.info['hosts'])
 
-    def clouds_yaml_text(self) -> str:
+    def clouds_yaml_text(self, compute_url: ty.Optional[str] = None) -> str:
+        """clouds.yaml for this cloud; ``compute_url`` puts a proxy first."""
+        compute_url = compute_url or self.info['compute_url']
         lines = ['clouds:']
         for name, token in CLOUDS.values():
             lines += [
                 '  %s:' % name,
                 '    auth_type: admin_token',
                 '    auth:',
-                '      endpoint: %s' % self.info['compute_url'],
+                '      endpoint: %s' % compute_url,
                 '      token: "%s"' % token,
-                '    compute_endpoint_override: %s' % self.info['compute_url'],
+                '    compute_endpoint_override: %s' % compute_url,
                 '    image_endpoint_override: %s' % self.info['image_url'],
                 '    identity_endpoint_override: %s'
                 % self.info['identity_url'],
@@ -156,11 +160,21 @@ class MiniCloud(fixtures.Fixture):
             ]
         return '\n'.join(lines) + '\n'
 
-    def cli_env(self) -> ty.Dict[str, str]:
-        """Environment for an ``openstack`` subprocess: only this cloud."""
+    def cli_env(self, compute_url: ty.Optional[str] = None
+                ) -> ty.Dict[str, str]:
+        """Environment for an ``openstack`` subprocess: only this cloud.
+
+        ``compute_url``: reach nova-api there instead (a fault proxy).
+        """
         env = {k: v for k, v in os.environ.items()
                if not k.startswith('OS_')}
         env['OS_CLIENT_CONFIG_FILE'] = self.clouds_yaml
+        if compute_url:
+            path = os.path.join(self.dir, 'clouds-%s.yaml' % abs(
+                hash(compute_url)))
+            with open(path, 'w') as f:
+                f.write(self.clouds_yaml_text(compute_url))
+            env['OS_CLIENT_CONFIG_FILE'] = path
         return env
 
     def openstack(self, *args: str, user: str = 'admin',
@@ -214,6 +228,27 @@ class MiniCloud(fixtures.Fixture):
 
     def service_up(self, host: str) -> dict:
         return self._post({'action': 'service-up', 'host': host})
+
+    def auto_confirm(self) -> dict:
+        """Run Nova's auto-confirm (needs a ``confirm_window``) now."""
+        return self._post({'action': 'auto-confirm'})
+
+    def disable_host(self, host: str, reason: str = 'minicloud') -> None:
+        """Disable the compute service: no longer a destination."""
+        self._set_service(host, {'status': 'disabled',
+                                 'disabled_reason': reason})
+
+    def enable_host(self, host: str) -> None:
+        self._set_service(host, {'status': 'enabled'})
+
+    def _set_service(self, host: str, body: dict) -> None:
+        compute = self.connection().compute
+        r = compute.get('/os-services?binary=nova-compute&host=%s' % host,
+                        microversion='2.53')
+        _check(r, 200)
+        for service in r.json()['services']:
+            _check(compute.put('/os-services/%s' % service['id'], json=body,
+                               microversion='2.53'), 200)
 
     def requests(self, reset: bool = False) -> ty.List[str]:
         """The requests nova-api received ("METHOD /path[?query]")."""
@@ -279,7 +314,9 @@ class MiniCloud(fixtures.Fixture):
                 raise MiniCloudError('servers not %s after %ss: %s'
                                      % (status, timeout, sorted(pending)))
             if pending:
-                time.sleep(0.2)
+                # A listing of many servers is costly for the one-process
+                # cloud: poll less often while many are still building.
+                time.sleep(0.2 if len(pending) < 10 else 2)
 
 
 def _check(response, status: int) -> None:

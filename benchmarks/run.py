@@ -1,0 +1,286 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The benchmark: every way of moving N servers, side by side, in one run.
+
+``tox -e bench`` runs it. It starts the real-Nova minicloud, boots N servers
+on compute1 and, for each repeat, puts them back on compute1 and moves them
+off with each way of ``ways.WAYS``, counting the client's wall time, CPU and
+requests (at the cloud's side). Then the plugin's cost on every
+``openstack`` call (paired runs with and without it) and a dry run planned
+over 500 servers. Results go to a JSON file and a Markdown table
+(``report.py``).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import typing as ty
+
+from benchmarks import counting
+from benchmarks import measure
+from benchmarks import report
+from benchmarks import ways as ways_mod
+from tests.minicloud import fixture
+
+DOC_DIR = os.path.join(fixture.REPO, 'doc', 'source', 'benchmarks')
+SOURCE = ways_mod.SOURCE
+PLAN_PROJECT = 'demo'  # the member's project holds the dry run's servers
+
+
+def log(text: str) -> None:
+    print('[bench %s] %s' % (time.strftime('%H:%M:%S'), text),
+          file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, cloud: fixture.MiniCloud, servers: int) -> None:
+        self.cloud = cloud
+        self.compute = cloud.connection().compute
+        self.openstack = fixture.openstack_cli()
+        self.env = cloud.cli_env()
+        self.env['OS_CLOUD'] = 'minicloud-admin'
+        # The seed script calls plain `openstack`: this venv's.
+        self.env['PATH'] = '%s:%s' % (os.path.dirname(self.openstack),
+                                      self.env.get('PATH', ''))
+        self.ids = [s['id'] for s in cloud.seed_servers(
+            SOURCE, servers, prefix='bench')]
+
+    # -- one way, measured -------------------------------------------------
+    def measure_way(self, way: ways_mod.Way) -> dict:
+        self.put_back()
+        self.cloud.requests(reset=True)
+        cost = way.run(self.openstack, self.env, self.ids)
+        lines = self.cloud.requests()
+        failures = cost.failures + self.check_moved()
+        delays = self.confirm_delays() if way.kind == ways_mod.COLD else []
+        return {'way': way.name, 'kind': way.kind, 'parallel': way.parallel,
+                'batch': way.batch, 'wall': cost.wall, 'cpu': cost.cpu,
+                'processes': cost.processes,
+                'peak_rss_mb': cost.peak_rss_mb,
+                'requests': counting.tally(lines),
+                'poll_rounds': counting.poll_rounds(lines),
+                'confirm_delays': delays, 'failures': failures}
+
+    def check_moved(self) -> ty.List[str]:
+        """Every server ACTIVE and off the source: the job was done."""
+        wrong = []
+        for s in self._servers():
+            if s['status'] != 'ACTIVE' or \
+                    s['OS-EXT-SRV-ATTR:host'] == SOURCE:
+                wrong.append('%s left %s on %s' % (
+                    s['id'], s['status'], s['OS-EXT-SRV-ATTR:host']))
+        return wrong
+
+    def confirm_delays(self) -> ty.List[float]:
+        """Seconds from VERIFY_RESIZE to the confirm request, per server.
+
+        From Nova's own instance actions: the end of the migration's
+        ``compute_finish_resize`` event (the server is in VERIFY_RESIZE)
+        and the start of the ``confirmResize`` action (the request).
+        """
+        delays = []
+        for sid in self.ids:
+            actions = self._get('/servers/%s/os-instance-actions' % sid,
+                                'instanceActions')
+            confirm = next(a for a in actions
+                           if a['action'] == 'confirmResize')
+            migrate = next(a for a in actions if a['action'] == 'migrate')
+            events = self._get('/servers/%s/os-instance-actions/%s' % (
+                sid, migrate['request_id']), 'instanceAction')['events']
+            finished = next(e['finish_time'] for e in events
+                            if e['event'] == 'compute_finish_resize')
+            delays.append((_time(confirm['start_time']) -
+                           _time(finished)).total_seconds())
+        return delays
+
+    def put_back(self) -> None:
+        """All N servers ACTIVE on the source again (not measured)."""
+        away = [s['id'] for s in self._servers()
+                if s['OS-EXT-SRV-ATTR:host'] != SOURCE]
+        for sid in away:
+            body = {'os-migrateLive': {'host': SOURCE,
+                                       'block_migration': 'auto'}}
+            r = self.compute.post('/servers/%s/action' % sid, json=body,
+                                  microversion='2.30')
+            if r.status_code != 202:
+                raise RuntimeError('put back %s: %s %s' % (
+                    sid, r.status_code, r.text))
+        deadline = time.monotonic() + 300
+        while away:
+            away = [s['id'] for s in self._servers()
+                    if s['OS-EXT-SRV-ATTR:host'] != SOURCE
+                    or s['status'] != 'ACTIVE']
+            if away and time.monotonic() > deadline:
+                raise RuntimeError('not back on %s: %s' % (SOURCE, away))
+            time.sleep(0.5)
+        time.sleep(1)  # live-migration records may still read "running"
+
+    def _servers(self) -> ty.List[dict]:
+        return [self._get('/servers/%s' % sid, 'server') for sid in self.ids]
+
+    def _get(self, url: str, key: str) -> ty.Any:
+        r = self.compute.get(url, microversion='2.74')
+        if r.status_code != 200:
+            raise RuntimeError('GET %s: %s %s' % (url, r.status_code, r.text))
+        return r.json()[key]
+
+    # -- the plugin's cost on every openstack call --------------------------
+    def overhead(self, pairs: int) -> dict:
+        """Paired, alternating runs with the plugin installed and not.
+
+        "Not" is a copy of this venv with the plugin uninstalled: the same
+        packages otherwise.
+        """
+        bare = tempfile.mkdtemp(prefix='bench-noplugin-')
+        try:
+            without = _venv_without_plugin(bare)
+            results = {}
+            for args in (['--version'], ['server', 'list', '--help']):
+                walls: ty.Dict[str, ty.List[float]] = {'with': [],
+                                                       'without': []}
+                for i in range(pairs + 1):
+                    order = [('with', self.openstack), ('without', without)]
+                    if i % 2:
+                        order.reverse()
+                    for label, exe in order:
+                        cost, _ = measure.run([exe] + args, self.env)
+                        if cost.failures:
+                            raise RuntimeError(cost.failures[0])
+                        if i:  # the first pair warms caches
+                            walls[label].append(cost.wall)
+                results[' '.join(args)] = walls
+            return results
+        finally:
+            shutil.rmtree(bare, ignore_errors=True)
+
+    # -- planning at scale --------------------------------------------------
+    def plan(self, servers: int, repeats: int) -> dict:
+        # Booted by the member (project "demo"), where the scheduler puts
+        # them: one host with 500 servers makes each boot slower.
+        log('booting %d servers for the dry run' % servers)
+        started = time.monotonic()
+        self.cloud.seed_servers(None, servers, prefix='plan', user='member',
+                                timeout=3600)
+        log('booted in %.0fs' % (time.monotonic() - started))
+        runs = []
+        for _ in range(repeats):
+            self.cloud.requests(reset=True)
+            cost, out = measure.run(
+                [self.openstack, 'server', 'migrate', 'batch',
+                 '--project', PLAN_PROJECT, '--dry-run', '-f', 'json'],
+                self.env)
+            lines = self.cloud.requests()
+            planned = len(json.loads(out)) if not cost.failures else 0
+            runs.append({'wall': cost.wall, 'cpu': cost.cpu,
+                         'peak_rss_mb': cost.peak_rss_mb,
+                         'planned': planned,
+                         'requests': counting.tally(lines),
+                         'server_pages': sum(
+                             1 for line in lines
+                             if line.startswith('GET /v2.1/servers/detail')),
+                         'failures': cost.failures})
+        return {'servers': servers, 'page_size': self.cloud.max_limit,
+                'runs': runs}
+
+
+def _venv_without_plugin(target: str) -> str:
+    """Copy this venv to ``target``, uninstall the plugin, return its CLI."""
+    shutil.copytree(sys.prefix, target, symlinks=True, dirs_exist_ok=True)
+    python = os.path.join(target, 'bin', 'python')
+    subprocess.run([python, '-m', 'pip', 'uninstall', '-q', '-y',
+                    'osc-migrate-plus'], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = os.path.join(target, 'bin', 'openstack')
+    with open(script) as f:
+        text = f.read().split('\n', 1)[1]
+    with open(script, 'w') as f:  # its shebang named the original venv
+        f.write('#!%s\n%s' % (python, text))
+    check = subprocess.run([python, '-c', 'import osc_migrate_plus'],
+                           capture_output=True, cwd=target)
+    if check.returncode == 0:
+        raise RuntimeError('the plugin is still importable in %s' % target)
+    return script
+
+
+def _time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+
+
+def machine() -> dict:
+    with open('/proc/meminfo') as f:
+        mem_kb = int(f.readline().split()[1])
+    return {'cpus': os.cpu_count(), 'memory_gb': round(mem_kb / 2 ** 20),
+            'python': platform.python_version(),
+            'platform': platform.platform()}
+
+
+def main(argv: ty.Optional[ty.List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--servers', type=int, default=20)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--plan-servers', type=int, default=500)
+    parser.add_argument('--pairs', type=int, default=15,
+                        help='paired runs for the plugin overhead')
+    parser.add_argument('--only', action='append', default=[],
+                        help='run only the ways whose name contains this')
+    parser.add_argument('--output', default=os.path.join(DOC_DIR,
+                                                         'results.json'))
+    args = parser.parse_args(argv)
+    chosen = [w for w in ways_mod.WAYS
+              if not args.only or any(o in w.name for o in args.only)]
+    results: dict = {'date': datetime.datetime.now(
+        datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        'machine': machine(), 'servers': args.servers,
+        'repeats': args.repeats, 'interval': 2.0, 'runs': []}
+    started = time.monotonic()
+    with fixture.MiniCloud(computes=3, max_limit=100) as cloud:
+        log('minicloud ready in %.1fs' % cloud.start_seconds)
+        bench = Bench(cloud, args.servers)
+        for repeat in range(args.repeats):
+            order = list(chosen)
+            random.shuffle(order)  # no way always runs on a warm cloud
+            for way in order:
+                run = bench.measure_way(way)
+                run['repeat'] = repeat
+                results['runs'].append(run)
+                log('%-40s %6.1fs wall %6.1fs CPU %4d requests%s' % (
+                    way.name, run['wall'], run['cpu'],
+                    run['requests']['total'],
+                    ' FAILED: %s' % run['failures'][:2]
+                    if run['failures'] else ''))
+        if args.pairs:
+            results['overhead'] = bench.overhead(args.pairs)
+        if args.plan_servers:
+            results['plan'] = bench.plan(args.plan_servers, args.repeats)
+    results['seconds'] = round(time.monotonic() - started)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w') as f:
+        json.dump(results, f, indent=1)
+    table = report.markdown(results)
+    with open(os.path.splitext(args.output)[0] + '.md', 'w') as f:
+        f.write(table)
+    print(table)
+    log('results in %s (%ds)' % (args.output, results['seconds']))
+    return 1 if any(r['failures'] for r in results['runs']) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
