@@ -80,6 +80,7 @@ class Entry:
     verify: ty.Optional[subprocess.Popen] = None
     verify_deadline: float = 0.0
     verify_passed: bool = False
+    refusals: int = 0  # confirm/revert refused, see follower.RACE_STATUSES
 
     @property
     def server_id(self) -> str:
@@ -384,7 +385,12 @@ class Runner:
             else:
                 self.gateway.revert(entry.server_id)
         except gw.NovaError as exc:
-            if exc.status == 409 or isinstance(exc, gw.Transient):
+            if isinstance(exc, gw.Transient) or (
+                    exc.status in follower.RACE_STATUSES and
+                    entry.refusals < follower.ACTION_CONFLICTS):
+                # The next poll tells whether Nova (auto-confirm) or someone
+                # else got there first, or the task under way has ended.
+                entry.refusals += not isinstance(exc, gw.Transient)
                 self.reporter.event(entry, '%s will be retried: %s'
                                     % (action.value, exc))
                 return

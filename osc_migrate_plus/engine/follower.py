@@ -28,8 +28,12 @@ from osc_migrate_plus import gateway as gw
 # How long a migration we started may show no record while the server sits
 # idle before we call it lost (Nova creates the record in the conductor).
 START_GRACE = 60.0
-# Conflicts (409) tolerated on confirm/revert before giving up.
+# Refusals of a confirm/revert tolerated before giving up. 409 is a task
+# under way; 400 ("has not been resized") and 404 (no such migration) are
+# what Nova answers when it, or someone else, confirmed or reverted first:
+# the next read tells.
 ACTION_CONFLICTS = 3
+RACE_STATUSES = (400, 404, 409)
 # Polls to wait for Nova to record why a migration failed (it marks the
 # record error before it finishes the instance-action event).
 EXPLAIN_POLLS = 3
@@ -157,7 +161,8 @@ class Follower:
                 try:
                     self._act(target, assessment.action)
                 except gw.NovaError as exc:
-                    if exc.status != 409 or conflicts >= ACTION_CONFLICTS:
+                    if exc.status not in RACE_STATUSES or \
+                            conflicts >= ACTION_CONFLICTS:
                         return Outcome(verdict.Result.FAILED, server,
                                        migration, '%s refused: %s' % (
                                            assessment.action.value, exc),

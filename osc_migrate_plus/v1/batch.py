@@ -331,6 +331,10 @@ class BatchMigrate(command.Lister):
                                                    current_cloud))
         journal = jrn.Journal.reopen(args.resume)
         reporter.info('resuming journal %s' % journal.path)
+        if state.torn:
+            reporter.info('its last line was torn (a write cut short by a '
+                          'crash) and is dropped; Nova is read again for '
+                          'where each server stands')
         try:
             journal.write({'type': 'resumed'})
             source_host = state.header.get('selection', {}).get(

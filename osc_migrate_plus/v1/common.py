@@ -70,6 +70,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def shell_safe(parsed_args: argparse.Namespace,
+               row: ty.Sequence[ty.Any]) -> ty.Tuple[ty.Any, ...]:
+    """Make ``-f shell`` output safe to ``eval``.
+
+    cliff's shell formatter writes ``name="value"`` escaping only double
+    quotes, so a server named ``$(touch pwned)`` would run when a script
+    evals the output. Server names are tenant data: for that formatter only,
+    escape what a double-quoted shell string expands.
+    """
+    if getattr(parsed_args, 'formatter', None) != 'shell':
+        return tuple(row)
+    return tuple(
+        v.replace('\\', '\\\\').replace('$', '\\$').replace('`', '\\`')
+        if isinstance(v, str) else v for v in row)
+
+
 def run_with_exit_codes(cmd: ty.Any, parsed_args: argparse.Namespace,
                         display_run: ty.Callable[[argparse.Namespace], int],
                         name: str) -> int:

@@ -14,6 +14,7 @@
 
 import argparse
 import datetime
+import re
 import signal
 import typing as ty
 
@@ -29,6 +30,7 @@ from osc_migrate_plus.v1 import common
 
 UsageError = common.UsageError
 
+_UUID = re.compile('[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}')
 COLUMNS = ('Server ID', 'Server Name', 'Result', 'Status', 'Source Host',
            'Destination Host', 'Migration ID', 'Migration Type',
            'Migration Status', 'Started At', 'Finished At', 'Duration',
@@ -147,6 +149,10 @@ class WatchMigration(command.ShowOne):
         if args.revert and args.live_migration:
             raise UsageError('a live migration cannot be reverted; --revert '
                              'is for cold migrations')
+        if args.migration is not None and not (
+                args.migration.isdigit() or _UUID.fullmatch(args.migration)):
+            raise UsageError('--migration takes a migration ID (a number) '
+                             'or UUID, not %r' % args.migration)
         if args.migration is not None and args.start:
             raise UsageError('--migration follows an existing migration; it '
                              'cannot be combined with --start')
@@ -190,7 +196,8 @@ class WatchMigration(command.ShowOne):
             signal.signal(signal.SIGTERM, previous)
         reporter.close()
         self._exit_code = exit_codes.for_result(outcome.result)
-        return COLUMNS, outcome_row(outcome, target.source)
+        return COLUMNS, common.shell_safe(
+            parsed_args, outcome_row(outcome, target.source))
 
     def _start(self, gateway: gw.NovaGateway, server: verdict.Server,
                args: argparse.Namespace

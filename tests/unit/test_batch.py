@@ -50,6 +50,7 @@ class SimNova:
         self.max_inflight = 0
         self.max_per_source = 0
         self.next_id = 100
+        self.nova_confirms = set()
 
     def _inflight(self):
         return [r for r in self.records.values()
@@ -131,6 +132,11 @@ class SimNova:
     def confirm(self, sid):
         self.requests.append('POST confirm')
         self.records[sid] = self.records[sid]._replace_status('confirming')
+        if sid in self.nova_confirms:
+            # Nova's auto-confirm got there first; ours is refused the way
+            # nova 34 refuses it.
+            raise gw.NovaError('HTTP 400: Instance has not been resized.',
+                               400)
 
     def revert(self, sid):
         self.requests.append('POST revert')
@@ -296,6 +302,15 @@ class TestRunner(testtools.TestCase):
         self.assertEqual(('failed', 1), results['s01'])     # 403 never
         self.assertEqual(('failed', 1), results['s02'])     # 400 never
         self.assertEqual(5, nova.requests.count('POST migrate'))
+
+    def test_nova_confirming_first_is_a_success(self):
+        nova = SimNova(servers(2))
+        nova.nova_confirms = {'s00'}
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()),
+                                     confirm=True, max_parallel=2,
+                                     max_per_source=2, max_per_destination=2)
+        self.assertTrue(ok)
+        self.assertEqual({'confirmed'}, {e.result for e in entries})
 
     def test_vm_state_conflict_not_retried(self):
         paused = gw.NovaError("HTTP 409: Cannot 'migrate' instance s00 "

@@ -294,6 +294,34 @@ class TestFollower(testtools.TestCase):
         out = loop.follow(v.Target('sid', 'src', 'ACTIVE', v.Goal.CONFIRM))
         self.assertEqual(R.CONFIRMED, out.result)
 
+    def test_auto_confirm_race_nova_answers_400(self):
+        # What a real Nova 34 answers when its periodic auto-confirm got
+        # there first (found by the reliability suite).
+        gateway = FakeGateway([
+            (srv('VERIFY_RESIZE', 'dst'), rec('finished')),
+            (srv('ACTIVE', 'dst'), rec('confirmed'))])
+        gateway.errors['confirm'] = gw.NovaError(
+            'HTTP 400: Instance has not been resized.', 400)
+        clock = Clock()
+        loop = follower.Follower(gateway, Reporter(), clock=clock,
+                                 sleep=clock.sleep)
+        out = loop.follow(v.Target('sid', 'src', 'ACTIVE', v.Goal.CONFIRM))
+        self.assertEqual(R.CONFIRMED, out.result)
+
+    def test_confirm_400_that_persists_fails(self):
+        gateway = FakeGateway([(srv('VERIFY_RESIZE', 'dst'),
+                                rec('finished'))])
+        gateway.errors['confirm'] = [gw.NovaError('HTTP 400: nope', 400)
+                                     for _ in range(10)]
+        clock = Clock()
+        loop = follower.Follower(gateway, Reporter(), clock=clock,
+                                 sleep=clock.sleep)
+        out = loop.follow(v.Target('sid', 'src', 'ACTIVE', v.Goal.CONFIRM))
+        self.assertEqual(R.FAILED, out.result)
+        self.assertIn('confirm refused: HTTP 400: nope', out.message)
+        self.assertEqual(follower.ACTION_CONFLICTS + 1, len(
+            [c for c in gateway.calls if c[0] == 'confirm']))
+
     def test_lost_start_fails_after_grace(self):
         out = self.follow([(srv('ACTIVE', 'src'), None)])
         self.assertEqual(R.FAILED, out.result)
