@@ -160,6 +160,8 @@ class Runner:
             inflight = [e for e in entries if e.state == 'inflight']
             if inflight:
                 self._poll(inflight)
+                # Refill the slots this poll freed now, not an interval on.
+                self._submit(entries)
             self.reporter.status(entries, self.clock() - started)
             if all(e.state == 'done' for e in entries):
                 return True
@@ -168,7 +170,10 @@ class Runner:
     # -- submission --------------------------------------------------------
     def _may_submit(self, entry: Entry, entries: ty.List[Entry]) -> bool:
         o = self.options
-        inflight = [e for e in entries if e.state == 'inflight']
+        # A server counts against the limits until its confirm (or revert)
+        # is sent: by then the copy is over and the hosts are free of it.
+        inflight = [e for e in entries
+                    if e.state == 'inflight' and e.target.sent is None]
         if o.max_parallel and len(inflight) >= o.max_parallel:
             return False
         if o.max_per_source and len([

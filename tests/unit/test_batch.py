@@ -53,8 +53,10 @@ class SimNova:
         self.nova_confirms = set()
 
     def _inflight(self):
+        # Migrations copying a server: a confirm under way is not one.
         return [r for r in self.records.values()
-                if r.status not in v.FINAL_STATUSES + ('finished',)]
+                if r.status not in v.FINAL_STATUSES + ('finished',
+                                                       'confirming')]
 
     def tick(self):
         for sid, record in list(self.records.items()):
@@ -239,6 +241,24 @@ class TestRunner(testtools.TestCase):
         self.assertLessEqual(nova.max_inflight, 2)  # per-source binds first
         self.assertEqual(2, nova.max_per_source)
         self.assertEqual(0, batch_cmd.batch_exit_code(entries, ok))
+
+    def test_a_slot_frees_when_the_confirm_is_sent_and_is_refilled_at_once(
+            self):
+        nova = SimNova(servers(3))
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()),
+                                     confirm=True, max_parallel=1,
+                                     max_per_source=1, max_per_destination=1)
+        self.assertTrue(ok)
+        self.assertEqual({'confirmed'}, {e.result for e in entries})
+        self.assertEqual(1, nova.max_inflight)  # never two copies at once
+        # The next server is submitted right after a confirm is sent, in
+        # the same turn, before the next poll.
+        r = nova.requests
+        for n in range(2):
+            confirm = [i for i, req in enumerate(r)
+                       if req == 'POST confirm'][n]
+            self.assertEqual(['newest', 'POST migrate'],
+                             r[confirm + 1:confirm + 3])
 
     def test_poll_cost_is_independent_of_inflight_count(self):
         for n in (1, 10):
