@@ -126,6 +126,8 @@ class TestBadInput(base.ReliabilityTestCase):
             # -- names ----------------------------------------------------
             ('watch: no such server', W + ('no-such-server',), 1,
              'No server with a name or ID'),
+            ('watch: no server with this UUID (Nova 404)',
+             W + (str(uuid.uuid4()),), 1, 'No server with a name or ID'),
             ('watch: ambiguous name', W + (twin,), 1, twins[0]),
             ('watch: never migrated', W + (a,), 1, 'never been migrated'),
             ('watch: unknown target host',
@@ -163,6 +165,9 @@ class TestBadInput(base.ReliabilityTestCase):
             ('watch: target is the current host',
              W + (a, '--start', '--host', 'compute1'), 1,
              'is already on host compute1'),
+            ('batch: --status unknown to Nova (400)',
+             B + ('--source-host', 'compute1', '--status', 'warping'), 1,
+             'HTTP 400'),
             ('watch: 409, paused server cold-migrated',
              W + (paused, '--start'), 1, 'HTTP 409'),
         ]
