@@ -99,16 +99,22 @@ class Bench:
         delays = []
         for sid in self.ids:
             actions = self._get('/servers/%s/os-instance-actions' % sid,
-                                'instanceActions')
-            confirm = next(a for a in actions
-                           if a['action'] == 'confirmResize')
-            migrate = next(a for a in actions if a['action'] == 'migrate')
+                                'instanceActions')  # newest first
+            migrate = next((a for a in actions if a['action'] == 'migrate'),
+                           None)
+            confirm = next((a for a in actions
+                            if a['action'] == 'confirmResize'), None)
+            if migrate is None or confirm is None or \
+                    confirm['start_time'] < migrate['start_time']:
+                continue  # not confirmed by this way: check_moved says so
             events = self._get('/servers/%s/os-instance-actions/%s' % (
                 sid, migrate['request_id']), 'instanceAction')['events']
-            finished = next(e['finish_time'] for e in events
-                            if e['event'] == 'compute_finish_resize')
-            delays.append((_time(confirm['start_time']) -
-                           _time(finished)).total_seconds())
+            finished = next((e['finish_time'] for e in events
+                             if e['event'] == 'compute_finish_resize'
+                             and e['finish_time']), None)
+            if finished:
+                delays.append((_time(confirm['start_time']) -
+                               _time(finished)).total_seconds())
         return delays
 
     def put_back(self) -> None:
