@@ -91,7 +91,9 @@ class TestWatch(base.MiniCloudTestCase):
 
     def test_attach_to_core_migration_and_poll_cost(self):
         server = self._one()
-        self.cloud.set_delay(4)
+        # Long enough that watch, a new process, attaches mid-flight even
+        # on a loaded machine.
+        self.cloud.set_delay(8)
         self.openstack('server', 'migrate', server['id'])
         self.cloud.requests(reset=True)
         out, _ = self.watch(server['id'], '--confirm', '--interval', '1')
