@@ -17,7 +17,6 @@ With ``BAD_INPUT_TABLE`` set, the cases and what the user saw are written
 there as the reStructuredText table the docs include.
 """
 
-import json
 import os
 import time
 import uuid
@@ -215,8 +214,6 @@ class TestBadInput(base.ReliabilityTestCase):
                       '     - %d' % rc, '     - %s' % _rst(message)]
         with open(path, 'w') as f:
             f.write('\n'.join(lines) + '\n')
-        with open(path + '.json', 'w') as f:
-            json.dump(self.rows, f, indent=1)
 
 
 def _shorten(args):
