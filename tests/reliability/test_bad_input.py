@@ -44,8 +44,8 @@ class TestBadInput(base.ReliabilityTestCase):
         result = self.openstack(*args, user=user, expect_rc=None)
         message = [line for line in result.stderr.strip().splitlines()
                    if line.strip()][-1:] or ['']
-        self.rows.append((what, ' '.join(args), result.returncode,
-                          message[0]))
+        self.rows.append((what, ' '.join(a or "''" for a in args),
+                          result.returncode, message[0]))
         self.assertEqual(rc, result.returncode, '%s: %s' % (what,
                                                             result.stderr))
         self.assertIn(text, result.stderr, what)
