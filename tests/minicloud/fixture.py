@@ -233,23 +233,6 @@ class MiniCloud(fixtures.Fixture):
         """Run Nova's auto-confirm (needs a ``confirm_window``) now."""
         return self._post({'action': 'auto-confirm'})
 
-    def disable_host(self, host: str, reason: str = 'minicloud') -> None:
-        """Disable the compute service: no longer a destination."""
-        self._set_service(host, {'status': 'disabled',
-                                 'disabled_reason': reason})
-
-    def enable_host(self, host: str) -> None:
-        self._set_service(host, {'status': 'enabled'})
-
-    def _set_service(self, host: str, body: dict) -> None:
-        compute = self.connection().compute
-        r = compute.get('/os-services?binary=nova-compute&host=%s' % host,
-                        microversion='2.53')
-        _check(r, 200)
-        for service in r.json()['services']:
-            _check(compute.put('/os-services/%s' % service['id'], json=body,
-                               microversion='2.53'), 200)
-
     def requests(self, reset: bool = False) -> ty.List[str]:
         """The requests nova-api received ("METHOD /path[?query]")."""
         requests = self.state()['requests']

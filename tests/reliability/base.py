@@ -33,6 +33,8 @@ import subprocess
 import time
 import typing as ty
 
+from testtools import content
+
 from osc_migrate_plus.engine import journal as jrn
 from tests.functional import test_batch
 from tests.minicloud import faultproxy
@@ -67,7 +69,6 @@ class ReliabilityTestCase(test_batch.BatchTestCase):
         super().setUp()
         self.proxy: ty.Optional[faultproxy.FaultProxy] = None
         self.env = self.cloud.cli_env()
-        self.faults = 0
 
     def use_proxy(self, seed: int = 0) -> faultproxy.FaultProxy:
         """From now on the client reaches nova-api through a fault proxy."""
@@ -90,7 +91,7 @@ class ReliabilityTestCase(test_batch.BatchTestCase):
 
     def finish(self, proc: subprocess.Popen, timeout: float = 600) -> Run:
         out, err = proc.communicate(timeout=timeout)
-        self.addDetail('batch-%d' % proc.pid, _text(
+        self.addDetail('batch-%d' % proc.pid, content.text_content(
             'rc=%s\nstdout:\n%s\nstderr:\n%s' % (proc.returncode, out, err)))
         try:
             rows = {r['Server ID']: r for r in json.loads(out)} if out \
@@ -161,7 +162,7 @@ class ReliabilityTestCase(test_batch.BatchTestCase):
         moved = sum(1 for r in results.values()
                     if r in ('confirmed', 'migrated'))
         _log({'scenario': scenario, 'servers': len(ids), 'moved': moved,
-              'lost': len(lost), 'faults': faults + self.faults,
+              'lost': len(lost), 'faults': faults,
               'injected': dict(self.proxy.injected) if self.proxy else {}})
         self.assertEqual({}, {sid: problems[sid] for sid in lost},
                          '%s: invariants broken' % scenario)
@@ -205,8 +206,3 @@ def _log(record: dict) -> None:
     if path:
         with open(path, 'a') as f:
             f.write(json.dumps(record) + '\n')
-
-
-def _text(value: str) -> ty.Any:
-    from testtools import content
-    return content.text_content(value)

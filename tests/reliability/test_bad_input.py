@@ -18,6 +18,8 @@ there as the reStructuredText table the docs include.
 """
 
 import os
+import shutil
+import tempfile
 import time
 import uuid
 
@@ -35,9 +37,13 @@ class TestBadInput(base.ReliabilityTestCase):
 
     def snapshot(self, ids):
         """What must not change: each server's state and its records."""
-        return {sid: (self._server(sid)['status'],
-                      self._server(sid)['OS-EXT-SRV-ATTR:host'],
-                      len(self._records(sid))) for sid in ids}
+        snapshot = {}
+        for sid in ids:
+            server = self._server(sid)
+            snapshot[sid] = (server['status'],
+                             server['OS-EXT-SRV-ATTR:host'],
+                             len(self._records(sid)))
+        return snapshot
 
     def attempt(self, what, args, rc, text, ids, user='admin'):
         before = self.snapshot(ids)
@@ -178,9 +184,8 @@ class TestBadInput(base.ReliabilityTestCase):
         self.write_table()
 
     def tmp_dir(self):
-        import tempfile
         path = tempfile.mkdtemp(prefix='bad-input-')
-        self.addCleanup(lambda: __import__('shutil').rmtree(path, True))
+        self.addCleanup(shutil.rmtree, path, True)
         return path
 
     def _list(self, prefix):
