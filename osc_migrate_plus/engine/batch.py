@@ -81,6 +81,7 @@ class Entry:
     verify_deadline: float = 0.0
     verify_passed: bool = False
     refusals: int = 0  # confirm/revert refused, see follower.RACE_STATUSES
+    waiting_since: ty.Optional[float] = None  # Nova unreachable, unsent
 
     @property
     def server_id(self) -> str:
@@ -209,14 +210,16 @@ class Runner:
                 continue
             if not self._may_submit(entry, entries):
                 continue
-            self._submit_one(entry)
+            try:
+                self._submit_one(entry)
+            except gw.Transient:
+                return  # Nova unreachable: the rest wait for the next turn
 
     def _submit_one(self, entry: Entry) -> None:
         server = entry.item.server
         live = entry.item.mode == plan.LIVE
-        if entry.attempts == 0:
-            newest = self.gateway.newest_migration(server.id)
-            entry.baseline_id = newest.id if newest else 0
+        if entry.attempts == 0 and not self._read_baseline(entry):
+            return
         entry.attempts += 1
         self.journal.event(server.id, 'submitting',
                            baseline_id=entry.baseline_id,
@@ -230,6 +233,37 @@ class Runner:
             return
         self.journal.event(server.id, 'submitted')
         self._inflight(entry, 'submitted')
+
+    def _read_baseline(self, entry: Entry) -> bool:
+        """Note the newest record before the first submission.
+
+        Only a newer record is this batch's. Nothing has been sent yet, so
+        an unreachable Nova only delays the server: it waits its turn again,
+        up to ``--timeout``, instead of ending the batch. Raises Transient
+        then, so that the other servers do not each wait on it too.
+        """
+        try:
+            newest = self.gateway.newest_migration(entry.server_id)
+        except gw.Transient as exc:
+            now = self.clock()
+            if entry.waiting_since is None:
+                entry.waiting_since = now
+            if self.options.timeout and \
+                    now - entry.waiting_since >= self.options.timeout:
+                self._finish(entry, NOT_STARTED, 'not submitted: Nova '
+                             'unreachable for %ds: %s' % (
+                                 self.options.timeout, exc))
+                return False
+            entry.next_try = now + self.options.interval
+            self.reporter.event(entry, 'not submitted yet, will retry: %s'
+                                % exc)
+            raise
+        except gw.NovaError as exc:
+            self._finish(entry, R.FAILED.value, 'not submitted: reading its '
+                         'migration records failed: %s' % exc)
+            return False
+        entry.baseline_id = newest.id if newest else 0
+        return True
 
     def adopt(self, entry: Entry, migration_id: ty.Optional[int] = None,
               baseline_id: int = 0) -> None:

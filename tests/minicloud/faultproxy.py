@@ -216,3 +216,6 @@ class _Discard:
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:  # socketserver closes it after the handler
+        self.closed = True

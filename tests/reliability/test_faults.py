@@ -36,12 +36,17 @@ class TestApiFaults(FaultTestCase):
     def test_nova_api_unreachable_for_10s_mid_batch(self):
         ids, before, sources = self.scenario('compute1', 6)
         proxy = self.use_proxy()
+        # Down at the read before the 4th submission: 3 are in flight, and
+        # the 4th is not sent yet (a run that went down there ended the
+        # batch, before the fix).
+        hold = proxy.hold('GET', 'instance_uuid=%s&limit=1' % ids[3])
         path = self.journal()
         self.cloud.set_delay(2)
         proc = self.start(*ids, '--confirm', '--interval', '1', *LIMITS,
                           '--state-file', path)
-        self.wait_for_event(path, 'submitted', 2)
+        self.assertTrue(hold.arrived.wait(120), 'no 4th submission')
         proxy.down()  # connections refused
+        hold.release(forward=False)  # and the read in progress reset
         time.sleep(10)
         proxy.up()
         run = self.finish(proc)

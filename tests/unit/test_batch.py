@@ -355,6 +355,59 @@ class TestRunner(testtools.TestCase):
         self.assertEqual('confirmed', entries[0].result)
         self.assertEqual(['s00'], nova.submissions)
 
+    def nova_away(self, nova, reads):
+        """The first ``reads`` baseline reads find Nova unreachable."""
+        real = nova.newest_migration
+        self.away = []
+
+        def newest(sid):
+            if len(self.away) < reads:
+                self.away.append(sid)
+                raise gw.Transient('cannot reach the compute API')
+            return real(sid)
+        nova.newest_migration = newest
+
+    def test_nova_unreachable_before_a_submission_delays_it(self):
+        # Found by the reliability suite: the read before submitting raised
+        # out of the runner and ended the batch with servers in flight.
+        nova = SimNova(servers(4))
+        self.nova_away(nova, 5)
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()),
+                                     confirm=True, max_parallel=4,
+                                     max_per_source=4, max_per_destination=4)
+        self.assertTrue(ok)
+        self.assertEqual({'confirmed'}, {e.result for e in entries})
+        self.assertEqual(sorted(nova.servers), sorted(nova.submissions))
+        # One failed read per turn, not one per waiting server.
+        self.assertEqual(['s00'] * 5, self.away)
+
+    def test_nova_unreachable_past_the_timeout_sends_nothing(self):
+        nova = SimNova(servers(2))
+        self.nova_away(nova, 10 ** 6)
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()),
+                                     confirm=True, timeout=30)
+        self.assertTrue(ok)
+        self.assertEqual({'not-started'}, {e.result for e in entries})
+        self.assertIn('Nova unreachable for 30s', entries[0].message)
+        self.assertEqual([], nova.submissions)
+        self.assertEqual(1, batch_cmd.batch_exit_code(entries, ok))
+
+    def test_refused_read_before_a_submission_fails_that_server(self):
+        nova = SimNova(servers(2))
+        real = nova.newest_migration
+
+        def newest(sid):
+            if sid == 's00':
+                raise gw.NovaError('HTTP 403: Policy does not allow', 403)
+            return real(sid)
+        nova.newest_migration = newest
+        ok, entries = self.run_batch(nova, self.plan(nova.servers.values()),
+                                     confirm=True)
+        self.assertEqual(['failed', 'confirmed'],
+                         [e.result for e in entries])
+        self.assertIn('HTTP 403', entries[0].message)
+        self.assertEqual(['s01'], nova.submissions)
+
     def test_skipped_and_timeout_exit_codes(self):
         srvs = servers(1) + [v.Server('bad', 'bad', 'ERROR', None, 'c1',
                                       'p')]
