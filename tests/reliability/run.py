@@ -61,12 +61,16 @@ def summarize(records, suites):
     if loads:
         lines += ['## Load: %d servers over 5 hosts, `--mode auto --confirm '
                   '--max-parallel 20`' % loads[0]['servers'], '',
-                  '| run | wall s | client CPU s | requests/server | '
-                  'client peak RSS MB | cloud RSS MB |',
+                  '| suite run . batch run | wall s | client CPU s | '
+                  'requests/server | client peak RSS MB | cloud RSS MB |',
                   '| --- | --- | --- | --- | --- | --- |']
-        lines += ['| %d | %s | %s | %s | %s | %s |' % (
-            r['load'], r['wall'], r['cpu'], r['requests_per_server'],
-            r['peak_rss_mb'], r['cloud_rss_mb']) for r in loads]
+        suite = 0
+        for r in loads:
+            suite += r['load'] == 1  # each suite run's load starts at 1
+            lines.append('| %d.%d | %s | %s | %s | %s | %s |' % (
+                suite, r['load'], r['wall'], r['cpu'],
+                r['requests_per_server'], r['peak_rss_mb'],
+                r['cloud_rss_mb']))
         lines.append('')
     return '\n'.join(lines)
 
