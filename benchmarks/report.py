@@ -195,9 +195,8 @@ def markdown(results: dict) -> str:
                  '%.2f' % r['wall'], '%.2f' % r['cpu'],
                  '%.0f' % r['peak_rss_mb']] for r in plan['runs']]
         lines += ['## Dry run over %d servers' % plan['servers'], '',
-                  "`%s`, Nova's page size %d. %s" % (
-                      plan.get('command', 'batch --dry-run'),
-                      plan['page_size'], plan.get('note', '')), ''] + _table(
+                  "`%s`, Nova's page size %d." % (
+                      plan['command'], plan['page_size']), ''] + _table(
             ['planned', 'server pages', 'requests', 'wall s', 'CPU s',
              'peak RSS MB'], rows) + ['']
     rows = [[t, f, 'yes' if ok else '**no**'] for t, f, ok in

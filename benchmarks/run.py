@@ -195,14 +195,14 @@ class Bench:
         of them are booted on ``compute1``; the dry run plans every server
         there, the benchmark's own included if the last way left any.
         """
-        log('booting %d servers on compute1 for the dry run' % servers)
+        host = 'compute1'
+        log('booting %d servers on %s for the dry run' % (servers, host))
         started = time.monotonic()
         for first in range(0, servers, 50):  # progress shows in the log
-            self.cloud.seed_servers('compute1', min(50, servers - first),
+            self.cloud.seed_servers(host, min(50, servers - first),
                                     prefix='plan%d' % first, timeout=3600)
             log('booted %d in %.0fs' % (min(first + 50, servers),
                                         time.monotonic() - started))
-        host = 'compute1'
         on_host = self._count_on(host)
         command = ['server', 'migrate', 'batch', '--source-host', host,
                    '--dry-run', '-f', 'json']

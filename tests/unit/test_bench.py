@@ -107,10 +107,14 @@ class TestReport(testtools.TestCase):
                             'platform': 'Linux'},
                 'overhead': {'--version': {'with': [1.01, 1.02, 1.0],
                                            'without': [1.0, 1.0, 1.0]}},
-                'plan': {'servers': 500, 'page_size': 100, 'runs': [
-                    {'wall': 2.0, 'cpu': 1.5, 'peak_rss_mb': 100,
-                     'planned': 500, 'server_pages': 6,
-                     'requests': {'total': 9}, 'failures': []}]}}
+                'plan': {'servers': 500, 'page_size': 100,
+                         'command': 'openstack server migrate batch '
+                                    '--source-host c1 --dry-run',
+                         'runs': [{'wall': 2.0, 'cpu': 1.5,
+                                   'peak_rss_mb': 100, 'planned': 500,
+                                   'server_pages': 6,
+                                   'requests': {'total': 9},
+                                   'failures': []}]}}
 
     def test_medians_over_repeats(self):
         s = report.summarize(self.results())
