@@ -241,7 +241,9 @@ class FakeNova:
         self._servers[sid] = {
             'id': sid, 'name': name, 'project_id': project_id,
             'user_id': 'u1', 'vm_state': _VM_STATE[status],
-            'task_state': None, 'host': host, 'created': now,
+            'task_state': None,
+            'host': None if status == 'SHELVED_OFFLOADED' else host,
+            'created': now,
             'updated': now, 'deleted': False, 'fault': None}
         self._actions[sid] = [{
             'action': 'create', 'request_id': self._request_id(),
