@@ -349,7 +349,8 @@ class TestVerifyCommand(UnkindNovaTestCase):
         Today nobody reads its pipe until it has exited: it blocks on the
         full pipe, is killed at 300 s and the migration is reverted.
         """
-        fake = self.cloud(real_sleep=0.01)
+        # 300 s of sim time (the verify timeout) last 3 s of real time.
+        fake = self.cloud(real_sleep=0.02)
         sid = fake.add_server('vm1')
         rc, rows = self.batch(
             'vm1', '--verify-command', 'head -c 300000 /dev/zero; exit 0',
@@ -366,19 +367,27 @@ class TestVerifyCommand(UnkindNovaTestCase):
         fake = self.cloud(real_sleep=0.01)
         sid = fake.add_server('vm1')
         pidfile = os.path.join(self.tmp, 'pid')
+        found = []
+
+        def started():
+            # Once the command runs, let no sim time pass before it has
+            # written its child's pid: the test must not race the deadline.
+            if not found and self.journal_count('"verify-started"'):
+                found.append(self._read_pid(pidfile))
+        fake.sleep_hooks.append(started)
         rc, rows = self.batch(
             'vm1', '--timeout', '30', '--state-file', self.path,
             '--verify-command',
             'sleep 600 >/dev/null 2>&1 & echo $! > %s; wait' % pidfile)
         self.assertIn(sid, rows)
-        pid = self._read_pid(pidfile)
+        self.assertTrue(found, 'the verify command never started')
         for _ in range(50):
             try:
-                os.kill(pid, 0)
+                os.kill(found[0], 0)
             except ProcessLookupError:
                 return
             really_sleep(0.1)
-        self.fail('the verify command child %d is still running' % pid)
+        self.fail('the verify command child %d is still running' % found[0])
 
     def _read_pid(self, pidfile):
         for _ in range(50):
@@ -390,7 +399,7 @@ class TestVerifyCommand(UnkindNovaTestCase):
                     self.addCleanup(_kill_group, pid)
                     return pid
             really_sleep(0.1)
-        self.fail('the verify command never started')
+        self.fail('the verify command never wrote its pid')
 
 
 def _kill_group(pid):
