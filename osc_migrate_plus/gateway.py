@@ -18,7 +18,8 @@ OSC configuration), picks microversions, turns API documents into the
 engine's ``Server``/``Migration`` values, and retries what is safe to retry.
 """
 
-import dataclasses
+import datetime
+import email.utils
 import random
 import re
 import time
@@ -27,8 +28,10 @@ import typing as ty
 from keystoneauth1 import discover
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
+import requests
+from urllib3 import exceptions as urllib3_exc
 
-from osc_migrate_plus.engine import verdict
+from osc_migrate_plus import model
 
 # The migrations API with changes-since, uuid and newest-first order.
 MIN_MICROVERSION = '2.59'
@@ -36,28 +39,15 @@ MIN_MICROVERSION = '2.59'
 KNOWN_MAX_MICROVERSION = '2.100'
 # Instance-action events carry ``details`` (the failure reason) from here.
 EVENT_DETAILS_MICROVERSION = '2.84'
+HOST_ATTR = 'OS-EXT-SRV-ATTR:host'
 
 UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
 
-
-class NovaError(Exception):
-    """A refusal or failure from Nova, with what the user needs to know."""
-
-    def __init__(self, message: str, status: ty.Optional[int] = None):
-        super().__init__(message)
-        self.status = status
-
-
-class MicroversionError(NovaError):
-    pass
-
-
-class NotFound(NovaError):
-    pass
-
-
-class Transient(NovaError):
-    """Connection failure or 5xx: worth another try later."""
+# Kept importable from here for the commands' error handling.
+NovaError = model.NovaError
+MicroversionError = model.MicroversionError
+NotFound = model.NotFound
+Transient = model.Transient
 
 
 def _vstr(version: ty.Any) -> str:
@@ -69,6 +59,45 @@ def _vtuple(version: ty.Any) -> ty.Tuple[float, ...]:
     return tuple(discover.normalize_version_number(version))
 
 
+def _never_sent(exc: BaseException) -> bool:
+    """Did the request surely never reach the server?
+
+    True only when no connection was made (refused, connect timeout): then
+    Nova cannot have acted on it. A reset or a read timeout may come after
+    Nova got the whole request.
+    """
+    seen = 0
+    cause: ty.Optional[BaseException] = exc
+    while cause is not None and seen < 5:
+        if isinstance(cause, (requests.exceptions.ConnectTimeout,
+                              urllib3_exc.NewConnectionError,
+                              urllib3_exc.ConnectTimeoutError)):
+            return True
+        if isinstance(cause, requests.exceptions.ConnectionError) and \
+                cause.args and isinstance(cause.args[0],
+                                          urllib3_exc.MaxRetryError):
+            cause = cause.args[0].reason
+        else:
+            cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
+
+
+def _parse_date(value: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
+    """An HTTP ``Date`` header (one, or several joined by a proxy)."""
+    if not value:
+        return None
+    for text in (value, value[:29]):
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            continue
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        return parsed
+    return None
+
+
 class NovaGateway:
     def __init__(self, compute: ty.Any,
                  sleep: ty.Optional[ty.Callable[[float], None]] = None,
@@ -78,6 +107,10 @@ class NovaGateway:
         self._read_retries = read_retries
         self._microversion: ty.Optional[str] = None
         self._explicit: ty.Optional[str] = None
+        # Nova's clock: the Date of its latest answer, and when (on our
+        # monotonic clock) that answer came.
+        self._nova_date: ty.Optional[datetime.datetime] = None
+        self._nova_date_at = 0.0
 
     # -- microversions -----------------------------------------------------
     @property
@@ -130,7 +163,21 @@ class NovaGateway:
         if _vtuple(current) < _vtuple(version):
             raise MicroversionError(
                 '%s requires --os-compute-api-version %s or greater '
-                '(requested %s).' % (what, version, current))
+                '(requested %s).' % (what, version, current),
+                explicit=bool(self._explicit))
+
+    def nova_now(self) -> ty.Optional[datetime.datetime]:
+        """Now, on Nova's clock: never the client's, which may be off.
+
+        From the ``Date`` of Nova's latest answer plus the time elapsed
+        since on our monotonic clock. ``Date`` has whole seconds, so this
+        runs up to a second behind Nova: a window computed from it starts
+        early, never late. None until an answer carried a Date.
+        """
+        if self._nova_date is None:
+            return None
+        return self._nova_date + datetime.timedelta(
+            seconds=time.monotonic() - self._nova_date_at)
 
     # -- HTTP --------------------------------------------------------------
     def _call(self, method: str, url: str, body: ty.Any = None,
@@ -143,8 +190,10 @@ class NovaGateway:
                     microversion=self.microversion, raise_exc=False)
             except ksa_exc.ConnectionError as exc:
                 error: NovaError = Transient(
-                    'cannot reach the compute API: %s' % exc)
+                    'cannot reach the compute API: %s' % exc,
+                    maybe_applied=not _never_sent(exc))
             else:
+                self._note_date(response)
                 if response.status_code < 400:
                     return response
                 error = self._error(response)
@@ -153,6 +202,13 @@ class NovaGateway:
             attempt += 1
             # Exponential backoff with jitter.
             self._sleep(min(0.5 * 2 ** attempt, 8) * random.uniform(0.5, 1.5))
+
+    def _note_date(self, response: ty.Any) -> None:
+        headers = getattr(response, 'headers', None) or {}
+        date = _parse_date(headers.get('Date'))
+        if date is not None:
+            self._nova_date = date
+            self._nova_date_at = time.monotonic()
 
     @staticmethod
     def _error(response: ty.Any) -> NovaError:
@@ -165,7 +221,9 @@ class NovaGateway:
             if status == 404:
                 return NotFound(text, status)
             if status >= 500:
-                return Transient(text, status)
+                # A 503 means nothing was there to serve it; a 500, 502 or
+                # 504 may come after Nova acted.
+                return Transient(text, status, maybe_applied=status != 503)
             return NovaError(text, status)
         return NovaError('HTTP %s' % response.status_code,
                          response.status_code)
@@ -175,7 +233,7 @@ class NovaGateway:
                           retries=self._read_retries).json()
 
     # -- reads -------------------------------------------------------------
-    def find_server(self, name_or_id: str) -> verdict.Server:
+    def find_server(self, name_or_id: str) -> model.Server:
         """A server by ID or exact name, in any project (admin)."""
         if UUID_RE.match(name_or_id):
             try:
@@ -191,6 +249,9 @@ class NovaGateway:
             # Not an admin: look in the user's own project.
             del params['all_tenants']
             servers = self._get('/servers/detail', params=params)['servers']
+        # Nova hands the name to the database as a regex, which MySQL
+        # matches case-insensitively: keep exact names only.
+        servers = [s for s in servers if s.get('name') == name_or_id]
         if not servers:
             raise NotFound('No server with a name or ID of %r exists.'
                            % name_or_id, 404)
@@ -200,33 +261,38 @@ class NovaGateway:
                 % (name_or_id, ', '.join(sorted(s['id'] for s in servers))))
         return self._server(servers[0])
 
-    def get_server(self, server_id: str) -> verdict.Server:
+    def get_server(self, server_id: str) -> model.Server:
         return self._server(self._get('/servers/%s' % server_id)['server'])
 
     @staticmethod
-    def _server(doc: dict) -> verdict.Server:
+    def _server(doc: dict) -> model.Server:
         fault = doc.get('fault') or None
-        return verdict.Server(
+        return model.Server(
             id=doc['id'], name=doc.get('name') or '',
             status=doc.get('status') or '',
             task_state=doc.get('OS-EXT-STS:task_state'),
-            host=doc.get('OS-EXT-SRV-ATTR:host'),
+            host=doc.get(HOST_ATTR),
             project_id=doc.get('tenant_id'),
-            fault=fault.get('message') if fault else None)
+            fault=fault.get('message') if fault else None,
+            # Nova leaves the attribute out when policy hides it; a server
+            # on no host (shelved offloaded) has it, set to None.
+            host_hidden=HOST_ATTR not in doc,
+            updated=doc.get('updated'))
 
     @staticmethod
-    def _migration(doc: dict) -> verdict.Migration:
-        return verdict.Migration(
+    def _migration(doc: dict) -> model.Migration:
+        return model.Migration(
             id=doc['id'], uuid=doc.get('uuid'),
             type=doc.get('migration_type') or 'migration',
             status=doc.get('status') or '',
             source=doc.get('source_compute'), dest=doc.get('dest_compute'),
             created_at=doc.get('created_at'),
-            updated_at=doc.get('updated_at'))
+            updated_at=doc.get('updated_at'),
+            server_id=doc.get('instance_uuid'))
 
     def migrations(self, server_id: str,
                    limit: ty.Optional[int] = None) -> ty.List[
-                       verdict.Migration]:
+                       model.Migration]:
         """The server's migration records, newest first (2.59)."""
         params: ty.Dict[str, ty.Any] = {'instance_uuid': server_id}
         if limit:
@@ -243,18 +309,21 @@ class NovaGateway:
         self._get('/os-migrations', params={'limit': 1})
 
     def newest_migration(self,
-                         server_id: str) -> ty.Optional[verdict.Migration]:
+                         server_id: str) -> ty.Optional[model.Migration]:
         found = self.migrations(server_id, limit=1)
         return found[0] if found else None
 
     def live_progress(self, server_id: str,
                       migration_id: int) -> ty.Optional[dict]:
-        """Memory/disk progress of a running live migration, if Nova says."""
+        """Memory/disk progress of a running live migration, if Nova says.
+
+        Only for the eye: any failure to read it is None, never a verdict.
+        """
         try:
-            return self._get('/servers/%s/migrations/%s' % (
-                server_id, migration_id))['migration']
-        except NotFound:
-            return None  # finished between two reads
+            return self._call('GET', '/servers/%s/migrations/%s' % (
+                server_id, migration_id)).json()['migration']
+        except (NovaError, ValueError, KeyError):
+            return None  # finished between two reads, or Nova busy
 
     def compute_services(self) -> ty.List[dict]:
         return self._get('/os-services',
@@ -281,7 +350,7 @@ class NovaGateway:
                      project: ty.Optional[str] = None,
                      status: ty.Optional[str] = None,
                      changes_since: ty.Optional[str] = None
-                     ) -> ty.List[verdict.Server]:
+                     ) -> ty.List[model.Server]:
         """Servers of every project (admin), filtered by Nova."""
         params: ty.Dict[str, ty.Any] = {'all_tenants': 1}
         if host:
@@ -296,7 +365,7 @@ class NovaGateway:
             '/servers/detail', 'servers', params)]
 
     def migrations_since(self, changes_since: str
-                         ) -> ty.List[verdict.Migration]:
+                         ) -> ty.List[model.Migration]:
         """Return every migration record updated since then (2.59).
 
         All servers at once: one bulk read serves every migration a batch
@@ -304,17 +373,15 @@ class NovaGateway:
         """
         docs = self._pages('/os-migrations', 'migrations',
                            {'changes-since': changes_since})
-        return [dataclasses.replace(self._migration(d),
-                                    server_id=d.get('instance_uuid'))
-                for d in docs]
+        return [self._migration(d) for d in docs]
 
     def disable_service(self, service_id: str, reason: str) -> None:
         """Disable a compute service (2.53: by UUID, with a reason)."""
         self._call('PUT', '/os-services/%s' % service_id,
                    body={'status': 'disabled', 'disabled_reason': reason})
 
-    def explain(self, server: verdict.Server,
-                migration: ty.Optional[verdict.Migration]
+    def explain(self, server: model.Server,
+                migration: ty.Optional[model.Migration]
                 ) -> ty.Optional[str]:
         """Return Nova's reason for a failure.
 
@@ -327,7 +394,7 @@ class NovaGateway:
         actions = self._get('/servers/%s/os-instance-actions'
                             % server.id)['instanceActions']
         wanted = ('live-migration',) if migration and \
-            migration.kind == verdict.LIVE else ('migrate', 'resize')
+            migration.kind == model.Kind.LIVE else ('migrate', 'resize')
         for action in actions:  # newest first
             if action.get('action') not in wanted:
                 continue

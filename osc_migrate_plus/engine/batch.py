@@ -10,40 +10,41 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Run a batch: submit within limits, follow everything in one bulk poll.
+"""``batch``'s driver: admission within limits, one bulk read for all.
 
 Each interval costs the same few requests however many migrations are in
 flight: migration records changed since the last poll, and servers changed
-since the last poll (both bulk reads), plus the submissions and confirms
-themselves. ``verdict.assess`` judges every server, exactly as for ``watch``.
-Every step is journaled before or as it happens, so an interrupted batch can
-be resumed without ever submitting a server twice.
+since the last poll (both bulk reads, their window on Nova's clock), plus
+the submissions and confirms themselves. A server the bulk reads have not
+mentioned for a while is read directly once. Every server is judged by the
+same step as ``watch`` (``step.Stepper``). Every step is journaled before or
+as it happens, so an interrupted batch can be resumed without ever
+submitting a server twice.
 """
 
 import dataclasses
 import datetime
-import os
+import enum
 import random
-import signal
-import subprocess
 import time
 import typing as ty
 
-from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
-from osc_migrate_plus.engine import verdict
-from osc_migrate_plus import gateway as gw
+from osc_migrate_plus.engine import step
+from osc_migrate_plus import model
 
-R = verdict.Result
-# Results for servers that were never migrated by this batch.
-SKIPPED = 'skipped'
-PLANNED = 'planned'
-NOT_STARTED = 'not-started'
-VERIFY_TIMEOUT = 300.0
-# Overlap of two changes-since windows: Nova's timestamps have second
-# precision at best and clocks differ.
+R = model.Result
+# Overlap of two changes-since windows: Nova's timestamps come from several
+# hosts' clocks and ``Date`` has whole seconds.
 SINCE_OVERLAP = datetime.timedelta(seconds=5)
+# A server in flight that no bulk read mentioned for this long is read
+# directly: a safety net for updates a window missed.
+STALE_AFTER = 60.0
+# Events of the step that the journal keeps (the rest is for the eye).
+JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
+             'abort-sent', 'verify-started', 'verified')
 
 
 @dataclasses.dataclass
@@ -53,7 +54,7 @@ class Options:
     block_migration: ty.Optional[bool] = None
     confirm: bool = False
     verify_command: ty.Optional[str] = None
-    max_parallel: int = 2
+    max_parallel: int = 4
     max_per_source: int = 2
     max_per_destination: int = 2
     timeout: float = 3600.0
@@ -62,26 +63,28 @@ class Options:
     max_failures: int = 0  # 0: no limit
 
 
+class State(str, enum.Enum):
+    QUEUED = 'queued'
+    INFLIGHT = 'inflight'
+    DONE = 'done'
+
+
 @dataclasses.dataclass
 class Entry:
     item: plan.PlanItem
-    target: verdict.Target
-    state: str = 'queued'  # queued, inflight, done
-    baseline_id: int = 0
+    follow: step.Follow
+    state: State = State.QUEUED
     attempts: int = 0
     next_try: float = 0.0
+    baseline_read: bool = False
+    unanswered: int = 0  # submissions whose answer was lost
+    waiting_since: ty.Optional[float] = None  # Nova unreachable, unsent
     started: ty.Optional[float] = None
     finished: ty.Optional[float] = None
-    result: ty.Optional[str] = None
+    result: ty.Optional[model.Result] = None
     message: str = ''
-    server: ty.Optional[verdict.Server] = None
-    migration: ty.Optional[verdict.Migration] = None
-    phase: str = ''
-    verify: ty.Optional[subprocess.Popen] = None
-    verify_deadline: float = 0.0
-    verify_passed: bool = False
-    refusals: int = 0  # confirm/revert refused, see follower.RACE_STATUSES
-    waiting_since: ty.Optional[float] = None  # Nova unreachable, unsent
+    last_news: float = 0.0    # when Nova last told us about it
+    last_direct: float = -1.0  # when we last read it directly
 
     @property
     def server_id(self) -> str:
@@ -89,92 +92,144 @@ class Entry:
 
     @property
     def source(self) -> ty.Optional[str]:
-        return self.item.server.host
+        return self.follow.source
+
+    @property
+    def server(self) -> model.Server:
+        return self.follow.server or self.item.server
 
     @property
     def destination(self) -> ty.Optional[str]:
-        if self.migration is not None and self.migration.dest:
-            return self.migration.dest
-        return None
+        migration = self.follow.migration
+        return migration.dest if migration is not None else None
 
 
 def new_entry(item: plan.PlanItem, options: Options) -> Entry:
     server = item.server
-    goal = verdict.Goal.CONFIRM if (options.confirm or
-                                    options.verify_command) \
-        else verdict.Goal.MIGRATE
-    target = verdict.Target(
+    goal = model.Goal.CONFIRM if (options.confirm or options.verify_command) \
+        else model.Goal.MIGRATE
+    follow = step.Follow(
         server_id=server.id, source=server.host,
         # An adopted migration may have changed the status already.
         original_status=(server.status if item.verdict == plan.PLANNED
                          else None),
-        goal=goal, kind=item.mode)
-    entry = Entry(item, target)
+        goal=goal, kind=item.mode, server=server)
+    entry = Entry(item, follow)
     if item.verdict == plan.SKIPPED:
-        entry.state = 'done'
-        entry.result = SKIPPED
+        entry.state = State.DONE
+        entry.result = R.SKIPPED
         entry.message = item.reason
     return entry
 
 
 class Reporter(ty.Protocol):
+    def info(self, text: str) -> None: ...
+
     def event(self, entry: Entry, text: str) -> None: ...
 
     def status(self, entries: ty.List[Entry], elapsed: float) -> None: ...
 
 
-def _since_text(value: datetime.datetime) -> str:
+def since_text(value: datetime.datetime) -> str:
     return value.astimezone(datetime.timezone.utc).strftime(
         '%Y-%m-%dT%H:%M:%SZ')
 
 
+def _nova_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
+    if not text:
+        return None
+    try:
+        value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
 class Runner:
-    def __init__(self, gateway: gw.NovaGateway, journal: jrn.Journal,
+    def __init__(self, nova: nova_api.Nova, journal: jrn.Journal,
                  reporter: Reporter, options: Options,
                  clock: ty.Optional[ty.Callable[[], float]] = None,
-                 sleep: ty.Optional[ty.Callable[[float], None]] = None,
-                 utcnow: ty.Optional[ty.Callable[[], datetime.datetime]]
-                 = None) -> None:
-        self.gateway = gateway
+                 sleep: ty.Optional[ty.Callable[[float], None]] = None
+                 ) -> None:
+        self.nova = nova
         self.journal = journal
         self.reporter = reporter
         self.options = options
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
-        self.utcnow = utcnow or (lambda: datetime.datetime.now(
-            datetime.timezone.utc))
+        self.stepper = step.Stepper(nova, self, timeout=options.timeout,
+                                    verify_command=options.verify_command)
         self.stop_requested = False
         self.failures = 0
-        # Nova's clock may differ from ours: start the changes-since window
-        # well before now.
-        self._since = self.utcnow() - datetime.timedelta(minutes=10)
+        self._entries: ty.Dict[str, Entry] = {}
+        self._newest_seen: ty.Optional[datetime.datetime] = None
+        # The first window opens now, on Nova's clock: nothing of this run
+        # changed before.
+        self._since = self._nova_now()
+
+    # -- Nova's clock ------------------------------------------------------
+    def _nova_now(self) -> datetime.datetime:
+        """Now, on Nova's clock.
+
+        From its answers' Date; lacking that, the newest of Nova's own
+        timestamps seen; only as a last resort the client's clock, well
+        back.
+        """
+        now = self.nova.nova_now()
+        if now is not None:
+            return now
+        if self._newest_seen is not None:
+            return self._newest_seen
+        return datetime.datetime.now(datetime.timezone.utc) - \
+            datetime.timedelta(minutes=10)
+
+    def _saw(self, servers: ty.Iterable[model.Server],
+             records: ty.Iterable[model.Migration]) -> None:
+        stamps = [_nova_time(s.updated) for s in servers]
+        stamps += [_nova_time(r.updated_at or r.created_at) for r in records]
+        for stamp in stamps:
+            if stamp is not None and (self._newest_seen is None
+                                      or stamp > self._newest_seen):
+                self._newest_seen = stamp
+
+    # -- step.Listener -------------------------------------------------------
+    def event(self, f: step.Follow, name: str, text: str,
+              **fields: ty.Any) -> None:
+        if name in JOURNALED:
+            self.journal.event(f.server_id, name, **fields)
+        entry = self._entries.get(f.server_id)
+        if entry is not None:
+            self.reporter.event(entry, text)
 
     # -- the loop ----------------------------------------------------------
     def run(self, entries: ty.List[Entry]) -> bool:
         """Drive every entry to a result. False if interrupted."""
+        self._entries.update((e.server_id, e) for e in entries)
         started = self.clock()
         while True:
             if self.stop_requested:
                 self._interrupt(entries)
                 return False
             self._submit(entries)
-            inflight = [e for e in entries if e.state == 'inflight']
+            inflight = [e for e in entries if e.state == State.INFLIGHT]
             if inflight:
                 self._poll(inflight)
                 # Refill the slots this poll freed now, not an interval on.
                 self._submit(entries)
             self.reporter.status(entries, self.clock() - started)
-            if all(e.state == 'done' for e in entries):
+            if all(e.state == State.DONE for e in entries):
                 return True
             self.sleep(self.options.interval)
 
-    # -- submission --------------------------------------------------------
+    # -- admission ---------------------------------------------------------
     def _may_submit(self, entry: Entry, entries: ty.List[Entry]) -> bool:
         o = self.options
         # A server counts against the limits until its confirm (or revert)
         # is sent: by then the copy is over and the hosts are free of it.
         inflight = [e for e in entries
-                    if e.state == 'inflight' and e.target.sent is None]
+                    if e.state == State.INFLIGHT and e.follow.sent is None]
         if o.max_parallel and len(inflight) >= o.max_parallel:
             return False
         if o.max_per_source and len([
@@ -186,8 +241,9 @@ class Runner:
         ]) >= o.max_per_destination:
             return False
         if o.max_per_destination and not o.host:
-            # Destinations are known once Nova picks them: hold back while
-            # any destination is full or one is still being picked.
+            # Destinations are known once Nova picks them (never, when
+            # policy hides host names): hold back while any destination is
+            # full or one is still being picked.
             per_dest: ty.Dict[str, int] = {}
             for e in inflight:
                 if e.destination is None:
@@ -200,39 +256,39 @@ class Runner:
     def _submit(self, entries: ty.List[Entry]) -> None:
         now = self.clock()
         for entry in entries:
-            if entry.state != 'queued' or entry.next_try > now:
+            if entry.state != State.QUEUED or entry.next_try > now:
                 continue
             if self.options.max_failures and \
                     self.failures >= self.options.max_failures:
-                self._finish(entry, NOT_STARTED, 'not submitted: '
-                             '--max-failures %d reached' %
-                             self.options.max_failures)
+                self.finish(entry, R.NOT_STARTED, 'not submitted: '
+                            '--max-failures %d reached' %
+                            self.options.max_failures)
                 continue
             if not self._may_submit(entry, entries):
                 continue
             try:
                 self._submit_one(entry)
-            except gw.Transient:
+            except model.Transient:
                 return  # Nova unreachable: the rest wait for the next turn
 
     def _submit_one(self, entry: Entry) -> None:
-        server = entry.item.server
-        live = entry.item.mode == plan.LIVE
-        if entry.attempts == 0 and not self._read_baseline(entry):
+        f = entry.follow
+        if not entry.baseline_read and not self._read_baseline(entry):
             return
         entry.attempts += 1
-        self.journal.event(server.id, 'submitting',
-                           baseline_id=entry.baseline_id,
+        self.journal.event(entry.server_id, 'submitting',
+                           baseline_id=f.baseline_id,
                            attempt=entry.attempts, mode=entry.item.mode)
         try:
-            self.gateway.start_migration(
-                server.id, live=live, host=self.options.host,
+            self.nova.start_migration(
+                entry.server_id, live=entry.item.mode == model.Kind.LIVE,
+                host=self.options.host,
                 block_migration=self.options.block_migration)
-        except gw.NovaError as exc:
+        except model.NovaError as exc:
             self._submit_failed(entry, exc)
             return
-        self.journal.event(server.id, 'submitted')
-        self._inflight(entry, 'submitted')
+        self.journal.event(entry.server_id, 'submitted')
+        self._inflight(entry, step.Start.SENT, 'submitted')
 
     def _read_baseline(self, entry: Entry) -> bool:
         """Note the newest record before the first submission.
@@ -243,292 +299,218 @@ class Runner:
         then, so that the other servers do not each wait on it too.
         """
         try:
-            newest = self.gateway.newest_migration(entry.server_id)
-        except gw.Transient as exc:
+            newest = self.nova.newest_migration(entry.server_id)
+        except model.Transient as exc:
             now = self.clock()
             if entry.waiting_since is None:
                 entry.waiting_since = now
             if self.options.timeout and \
                     now - entry.waiting_since >= self.options.timeout:
-                self._finish(entry, NOT_STARTED, 'not submitted: Nova '
-                             'unreachable for %ds: %s' % (
-                                 self.options.timeout, exc))
+                self.finish(entry, R.NOT_STARTED, 'not submitted: Nova '
+                            'unreachable for %ds: %s' % (
+                                self.options.timeout, exc))
                 return False
             entry.next_try = now + self.options.interval
             self.reporter.event(entry, 'not submitted yet, will retry: %s'
                                 % exc)
             raise
-        except gw.NovaError as exc:
-            self._finish(entry, R.FAILED.value, 'not submitted: reading its '
-                         'migration records failed: %s' % exc)
+        except model.NovaError as exc:
+            self.finish(entry, R.FAILED, 'not submitted: reading its '
+                        'migration records failed: %s' % exc)
             return False
-        entry.baseline_id = newest.id if newest else 0
+        entry.follow.baseline_id = newest.id if newest else 0
+        entry.baseline_read = True
         return True
 
-    def adopt(self, entry: Entry, migration_id: ty.Optional[int] = None,
-              baseline_id: int = 0) -> None:
-        """Follow a migration already under way; never submit another.
-
-        Seeds the server and its record with one read each: a bulk
-        changes-since poll only returns what changes from now on.
-        """
-        entry.baseline_id = baseline_id
-        entry.server = self.gateway.get_server(entry.server_id)
-        records = self.gateway.migrations(entry.server_id)
-        if migration_id is not None:
-            entry.migration = next((m for m in records
-                                    if m.id == migration_id), None)
-        elif records and records[0].id > baseline_id and \
-                verdict.in_progress(entry.server, records[0]):
-            entry.migration = records[0]
-        if entry.migration is not None:
-            entry.item = dataclasses.replace(
-                entry.item, server=dataclasses.replace(
-                    entry.item.server, host=entry.migration.source))
-        self.journal.event(entry.server_id, 'adopted',
-                           migration_id=entry.migration.id
-                           if entry.migration else None)
-        self._inflight(entry, 'adopted')
-        if entry.migration is not None:
-            entry.target.migration_id = entry.migration.id
-            entry.target.kind = entry.migration.kind
-
-    def _inflight(self, entry: Entry, how: str) -> None:
-        server = entry.item.server
-        entry.server = entry.server or server
-        entry.state = 'inflight'
-        entry.started = entry.started or self.clock()
-        self.reporter.event(entry, how)
-
-    def _submit_failed(self, entry: Entry, exc: gw.NovaError) -> None:
+    def _submit_failed(self, entry: Entry, exc: model.NovaError) -> None:
+        lost = isinstance(exc, model.Transient) and exc.maybe_applied
+        # Busy with a task: after a request of ours whose answer was lost,
+        # that task may well be ours.
+        busy = exc.status == 409 and 'task_state' in str(exc)
+        if lost or (busy and entry.unanswered):
+            entry.unanswered += 1
+            self.journal.event(entry.server_id, 'submit-unanswered',
+                               message=str(exc))
+            self._inflight(entry, step.Start.UNCERTAIN, (
+                'no answer to the migrate request (%s): looking for it in '
+                'Nova before sending anything again' % exc) if lost else (
+                'Nova is busy with it (%s): looking whether that is the '
+                'request whose answer was lost' % exc))
+            return
         # A 409 over a task state passes; one over the vm_state (paused,
         # shelved...) does not.
-        retryable = isinstance(exc, gw.Transient) or (
-            exc.status == 409 and 'task_state' in str(exc))
-        if isinstance(exc, gw.Transient):
-            # The request may have reached Nova: look before trying again,
-            # never migrate a server twice.
-            try:
-                server = self.gateway.get_server(entry.server_id)
-                newest = self.gateway.newest_migration(entry.server_id)
-            except gw.NovaError:
-                server, newest = None, None
-            if (newest is not None and newest.id > entry.baseline_id) or (
-                    server is not None and server.task_state in
-                    verdict.MIGRATING_TASK_STATES):
-                self.journal.event(entry.server_id, 'adopted',
-                                   note='submission answered %s but Nova '
-                                        'started it' % exc)
-                self._inflight(entry, 'submitted (confirmed after: %s)'
-                               % exc)
-                return
-        if retryable and entry.attempts <= self.options.retries:
-            delay = min(2 ** entry.attempts, 60) * random.uniform(0.5, 1.5)
-            entry.next_try = self.clock() + delay
-            self.journal.event(entry.server_id, 'submit-failed',
-                               message=str(exc), retry_in=round(delay, 1))
-            self.reporter.event(entry, 'submit failed, retry in %ds: %s'
-                                % (delay, exc))
+        if (isinstance(exc, model.Transient) or busy) and \
+                entry.attempts <= self.options.retries:
+            self._retry_later(entry, 'submit-failed', str(exc), refused=True)
             return
         self.journal.event(entry.server_id, 'submit-failed',
-                           message=str(exc))
-        self._finish(entry, R.FAILED.value, 'submit refused: %s' % exc)
+                           message=str(exc), refused=True)
+        self.finish(entry, R.FAILED, 'submit refused: %s' % exc)
+
+    def _retry_later(self, entry: Entry, event: str, why: str,
+                     **fields: ty.Any) -> None:
+        delay = min(2 ** entry.attempts, 60) * random.uniform(0.5, 1.5)
+        entry.state = State.QUEUED
+        entry.next_try = self.clock() + delay
+        self.journal.event(entry.server_id, event, message=why,
+                           retry_in=round(delay, 1), **fields)
+        self.reporter.event(entry, 'not started, submitting again in %ds: '
+                            '%s' % (delay, why))
+
+    def _inflight(self, entry: Entry, start: step.Start, how: str) -> None:
+        now = self.clock()
+        entry.state = State.INFLIGHT
+        entry.started = entry.started or now
+        entry.last_news = now
+        self.stepper.begin(entry.follow, start, now)
+        self.reporter.event(entry, how)
+
+    def adopt(self, entry: Entry, migration_id: ty.Optional[int] = None,
+              baseline_id: ty.Optional[int] = None,
+              uncertain: bool = False) -> None:
+        """Follow a migration already under way; never submit another.
+
+        Resumed servers come with what the journal knows (the migration,
+        the baseline); a migration found under way at planning time with
+        neither: the one in progress is it, or, if its record does not
+        exist yet, any record there now is older. One direct read each
+        seeds the server and its records: a bulk read only tells what
+        changes from now on, and the migration may have ended long ago.
+        """
+        f = entry.follow
+        self._entries[entry.server_id] = entry
+        try:
+            server = self.nova.get_server(entry.server_id)
+            records = self.nova.migrations(entry.server_id)
+        except model.NotFound:
+            self.finish(entry, R.DELETED, 'the server was deleted')
+            return
+        self._saw([server], records)
+        if migration_id is None and baseline_id is None:
+            newest = records[0] if records else None
+            if newest is not None and \
+                    newest.status not in model.FINAL_STATUSES:
+                migration_id = newest.id
+            baseline_id = newest.id if newest else 0
+        f.migration_id = migration_id
+        f.baseline_id = baseline_id or 0
+        record = next((r for r in records if r.id == migration_id), None)
+        if record is not None:
+            if record.type not in model.MIGRATION_TYPES:
+                self.finish(entry, R.SKIPPED, 'a %s is under way (migration '
+                            '%s), not a migration: left to its owner'
+                            % (record.type, record.id))
+                return
+            if record.source:
+                # Its source is where the migration started from.
+                f.source = record.source
+        if not uncertain:
+            self.journal.event(entry.server_id, 'adopted',
+                               migration_id=migration_id,
+                               baseline_id=f.baseline_id)
+        self._inflight(entry, step.Start.UNCERTAIN if uncertain
+                       else step.Start.ADOPTED,
+                       'resumed: looking for the request whose answer was '
+                       'lost' if uncertain else 'adopted')
+        entry.last_direct = self.clock()
+        self._step(entry, step.Observation(server, records, fresh=True))
 
     # -- following ---------------------------------------------------------
     def _poll(self, inflight: ty.List[Entry]) -> None:
-        since = _since_text(self._since - SINCE_OVERLAP)
-        polled_at = self.utcnow()
+        # The window's start is Nova's time as this poll goes out, kept for
+        # the next one; never the client's clock, which may be off.
+        polled_at = self._nova_now()
+        since = since_text(self._since - SINCE_OVERLAP)
         try:
-            records = self.gateway.migrations_since(since)
-            servers = {s.id: s for s in self.gateway.list_servers(
-                changes_since=since)}
-        except gw.Transient as exc:
+            records = self.nova.migrations_since(since)
+            listed = self.nova.list_servers(changes_since=since)
+        except model.Transient as exc:
+            self.reporter.info('poll failed, will retry: %s' % exc)
             for entry in inflight:
-                self.reporter.event(entry, 'poll failed, will retry: %s'
-                                    % exc)
-            self._check_deadlines(inflight)
+                self._step(entry, step.Observation())
             return
         self._since = polled_at
-        newest: ty.Dict[str, verdict.Migration] = {}
+        self._saw(listed, records)
+        servers = {s.id: s for s in listed}
+        by_server: ty.Dict[str, ty.List[model.Migration]] = {}
         for record in records:
-            sid = record.server_id or ''
-            if sid not in newest or record.id > newest[sid].id:
-                newest[sid] = record
-        for entry in inflight:
-            if entry.server_id in servers:
-                entry.server = servers[entry.server_id]
-            latest = newest.get(entry.server_id)
-            if latest is not None and latest.id > entry.baseline_id and (
-                    entry.target.migration_id in (None, latest.id)):
-                if entry.migration is None or \
-                        entry.migration.id != latest.id:
-                    self.journal.event(entry.server_id, 'migration',
-                                       migration_id=latest.id)
-                entry.migration = latest
-            self._assess(entry)
-        self._check_deadlines([e for e in inflight if e.state == 'inflight'])
-
-    def _assess(self, entry: Entry) -> None:
-        if entry.server is None:
-            return  # not changed since before submission: nothing new
-        target = entry.target
-        if entry.migration is not None and target.migration_id is None:
-            target.migration_id = entry.migration.id
-            target.kind = entry.migration.kind
-        a = verdict.assess(target, entry.server, entry.migration)
-        if a.phase != entry.phase:
-            entry.phase = a.phase
-            self.journal.event(entry.server_id, 'phase', phase=a.phase)
-            self.reporter.event(entry, a.phase)
-        if a.result is not None:
-            self._verdict(entry, a)
-            return
-        if a.action is not None:
-            self._decide(entry, a.action)
-
-    def _verdict(self, entry: Entry, a: verdict.Assessment) -> None:
-        result = a.result
-        assert result is not None  # noqa: S101 (only called with one)
-        message = a.reason
-        if result == R.FAILED:
-            explained = follower.explain(
-                self.gateway, entry.target,
-                entry.server or entry.item.server, entry.migration, message)
-            if explained is None:
-                return  # Nova is still recording why: next poll
-            message = explained
-        elif (result == R.MIGRATED and entry.target.kind == verdict.LIVE
-              and self.options.verify_command and not entry.verify_passed):
-            if not self._verification_done(entry):
-                return
-            if not entry.verify_passed:
-                self._finish(entry, R.FAILED.value, entry.message)
-                return
-        elif result == R.MIGRATED and entry.target.kind == verdict.COLD:
-            message = 'left in VERIFY_RESIZE: confirm with openstack ' \
-                      'server migration confirm %s' % entry.server_id
-        self._finish(entry, result.value, message)
-
-    def _decide(self, entry: Entry, action: verdict.Action) -> None:
-        """At VERIFY_RESIZE: verify first if asked, then confirm/revert."""
-        if self.options.verify_command and not entry.verify_passed and \
-                entry.target.goal == verdict.Goal.CONFIRM:
-            if not self._verification_done(entry):
-                return
-            if not entry.verify_passed:
-                entry.target.goal = verdict.Goal.REVERT
-                action = verdict.Action.REVERT
-        try:
-            if action == verdict.Action.CONFIRM:
-                self.gateway.confirm(entry.server_id)
-            else:
-                self.gateway.revert(entry.server_id)
-        except gw.NovaError as exc:
-            if isinstance(exc, gw.Transient) or (
-                    exc.status in follower.RACE_STATUSES and
-                    entry.refusals < follower.ACTION_CONFLICTS):
-                # The next poll tells whether Nova (auto-confirm) or someone
-                # else got there first, or the task under way has ended.
-                entry.refusals += not isinstance(exc, gw.Transient)
-                self.reporter.event(entry, '%s will be retried: %s'
-                                    % (action.value, exc))
-                return
-            self._finish(entry, R.FAILED.value, '%s refused: %s'
-                         % (action.value, exc))
-            return
-        entry.target.sent = action
-        self.journal.event(entry.server_id, action.value + '-sent')
-        self.reporter.event(entry, action.value + ' sent')
-
-    def _verification_done(self, entry: Entry) -> bool:
-        """Start or check the verify command; True once it has ended."""
-        if entry.verify is None:
-            env = dict(os.environ)
-            server = entry.server or entry.item.server
-            # Facts reach the command only through its environment, never
-            # its command line: names are tenant data.
-            env.update({
-                'OSC_MIGRATE_SERVER_ID': entry.server_id,
-                'OSC_MIGRATE_SERVER_NAME': server.name or '',
-                'OSC_MIGRATE_PROJECT_ID': server.project_id or '',
-                'OSC_MIGRATE_SOURCE_HOST': entry.source or '',
-                'OSC_MIGRATE_DEST_HOST': (entry.destination
-                                          or server.host or ''),
-                'OSC_MIGRATE_MODE': entry.target.kind or '',
-            })
-            entry.verify = subprocess.Popen(
-                ['/bin/sh', '-c', self.options.verify_command or 'false'],
-                env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True)
-            entry.verify_deadline = self.clock() + VERIFY_TIMEOUT
-            self.journal.event(entry.server_id, 'verify-started')
-            self.reporter.event(entry, 'verifying')
-            return False
-        code = entry.verify.poll()
-        if code is None:
-            if self.clock() < entry.verify_deadline:
-                return False
-            # The whole session: the shell's children hold the output pipe.
-            os.killpg(entry.verify.pid, signal.SIGKILL)
-            entry.verify.wait()
-            code = None
-        output = entry.verify.stdout.read().decode(errors='replace') \
-            if entry.verify.stdout else ''
-        tail = ' '.join(output.strip().splitlines()[-3:])[-300:]
-        entry.verify_passed = code == 0
-        if code is None:
-            entry.message = 'verify command timed out after %ds' % (
-                VERIFY_TIMEOUT)
-        elif code != 0:
-            entry.message = 'verify command exited %d: %s' % (code, tail)
-        self.journal.event(entry.server_id, 'verified', exit_code=code,
-                           passed=entry.verify_passed, output_tail=tail)
-        self.reporter.event(entry, 'verify %s' % (
-            'passed' if entry.verify_passed else 'failed'))
-        return True
-
-    def _check_deadlines(self, inflight: ty.List[Entry]) -> None:
-        if not self.options.timeout:
-            return
+            by_server.setdefault(record.server_id or '', []).append(record)
         now = self.clock()
         for entry in inflight:
-            if entry.started is not None and \
-                    now - entry.started >= self.options.timeout:
-                self._finish(entry, R.TIMEOUT.value, 'timed out after %ds; '
-                             'the migration goes on in Nova'
-                             % self.options.timeout)
+            server = servers.get(entry.server_id)
+            mine = by_server.get(entry.server_id, [])
+            if server is not None or mine:
+                entry.last_news = now
+            observation = step.Observation(server, mine)
+            due = entry.follow.evidence_due()
+            if (due is not None and entry.last_direct < due <= now) or \
+                    now - entry.last_news >= STALE_AFTER:
+                observation = self._read_directly(entry, observation)
+            self._step(entry, observation)
 
-    def _finish(self, entry: Entry, result: str, message: str) -> None:
-        if result == R.REVERTED.value and entry.message:
-            message = 'reverted after failed verification: %s' % (
-                entry.message)
-        entry.state = 'done'
+    def _read_directly(self, entry: Entry,
+                       bulk: step.Observation) -> step.Observation:
+        now = self.clock()
+        entry.last_direct = entry.last_news = now
+        try:
+            server = self.nova.get_server(entry.server_id)
+            records = self.nova.migrations(entry.server_id)
+        except model.NotFound:
+            return step.Observation(gone=True, fresh=True)
+        except model.Transient:
+            return bulk
+        return step.Observation(server, records, fresh=True)
+
+    def _step(self, entry: Entry, observation: step.Observation) -> None:
+        if entry.state != State.INFLIGHT:
+            return
+        found = self.stepper.step(entry.follow, observation, self.clock())
+        if found is None:
+            return
+        if found.result == R.NOT_STARTED:
+            self._not_taken(entry, found.message)
+        else:
+            self.finish(entry, found.result, found.message)
+
+    def _not_taken(self, entry: Entry, why: str) -> None:
+        """Nova showed no sign of a request whose answer was lost."""
+        if entry.attempts <= self.options.retries:
+            self._retry_later(entry, 'not-taken', why)
+            return
+        self.journal.event(entry.server_id, 'not-taken', message=why)
+        self.finish(entry, R.NOT_STARTED, 'not started: %d migrate '
+                    'request(s) went unanswered and Nova shows no '
+                    'migration' % entry.attempts)
+
+    def finish(self, entry: Entry, result: model.Result,
+               message: str) -> None:
+        """Give ``entry`` its result, journaled."""
+        entry.follow.stop()
+        entry.state = State.DONE
         entry.result = result
         entry.message = message
         entry.finished = self.clock()
-        if result in (R.FAILED.value, R.REVERTED.value):
+        if result in (R.FAILED, R.REVERTED):
             self.failures += 1
-        self.journal.event(entry.server_id, 'verdict', result=result,
+        self.journal.event(entry.server_id, 'verdict', result=result.value,
                            message=message,
-                           migration_id=entry.migration.id
-                           if entry.migration else None)
-        if message or result != entry.phase:  # else the phase line said it
-            self.reporter.event(entry, '%s%s' % (result, ': ' + message
-                                                 if message else ''))
+                           migration_id=entry.follow.migration_id)
+        if message or result.value != entry.follow.phase:
+            self.reporter.event(entry, '%s%s' % (
+                result.value, ': ' + message if message else ''))
 
     def _interrupt(self, entries: ty.List[Entry]) -> None:
         for entry in entries:
-            if entry.state == 'inflight':
-                entry.state = 'done'
-                entry.result = R.INTERRUPTED.value
+            if entry.state == State.INFLIGHT:
+                entry.follow.stop()
+                entry.state = State.DONE
+                entry.result = R.INTERRUPTED
                 entry.message = 'interrupted: the migration goes on in ' \
                                 'Nova; --resume follows it'
                 self.journal.event(entry.server_id, 'interrupted',
-                                   migration_id=entry.migration.id
-                                   if entry.migration else None)
-            elif entry.state == 'queued':
-                entry.state = 'done'
-                entry.result = NOT_STARTED
+                                   migration_id=entry.follow.migration_id)
+            elif entry.state == State.QUEUED:
+                entry.state = State.DONE
+                entry.result = R.NOT_STARTED
                 entry.message = 'interrupted before submission'
         self.journal.write({'type': 'interrupted'})

@@ -10,255 +10,152 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The poll loop: follow a migration to its verdict.
+"""``watch``'s driver: one server, observed by per-server reads.
 
-It asks the gateway for the server and its migration record each interval,
-lets ``verdict.assess`` judge, carries out what the state machine asks
-(confirm, revert), enforces the deadline (aborting a live migration if
-asked) and tells a reporter what changed. It never prints.
+Each interval it reads the server and its migration record (two requests)
+and hands them to the step (``step.Stepper``), which decides. It also starts
+the migration for ``watch --start`` and tells a reporter what changed. It
+never prints.
 """
 
 import dataclasses
 import time
 import typing as ty
 
-from osc_migrate_plus.engine import verdict
-from osc_migrate_plus import gateway as gw
-
-# How long a migration we started may show no record while the server sits
-# idle before we call it lost (Nova creates the record in the conductor).
-START_GRACE = 60.0
-# Refusals of a confirm/revert tolerated before giving up. 409 is a task
-# under way; 400 ("has not been resized") and 404 (no such migration) are
-# what Nova answers when it, or someone else, confirmed or reverted first:
-# the next read tells.
-ACTION_CONFLICTS = 3
-RACE_STATUSES = (400, 404, 409)
-# Polls to wait for Nova to record why a migration failed (it marks the
-# record error before it finishes the instance-action event).
-EXPLAIN_POLLS = 3
-# After an abort, how long to wait for Nova to cancel.
-ABORT_GRACE = 60.0
-ABORTABLE = ('running',)
-ABORTABLE_265 = ('queued', 'preparing')
+from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import step
+from osc_migrate_plus import model
 
 
 class Reporter(ty.Protocol):
     @property
     def wants_live_progress(self) -> bool: ...
 
-    def phase(self, server: verdict.Server,
-              migration: ty.Optional[verdict.Migration], phase: str,
+    def phase(self, server: model.Server,
+              migration: ty.Optional[model.Migration], phase: str,
               elapsed: float) -> None: ...
 
-    def tick(self, server: verdict.Server,
-             migration: ty.Optional[verdict.Migration], phase: str,
+    def tick(self, server: model.Server,
+             migration: ty.Optional[model.Migration], phase: str,
              elapsed: float, progress: ty.Optional[dict]) -> None: ...
 
-    def note(self, server: verdict.Server, text: str) -> None: ...
+    def note(self, server: model.Server, text: str) -> None: ...
 
 
 @dataclasses.dataclass
 class Outcome:
-    result: verdict.Result
-    server: verdict.Server
-    migration: ty.Optional[verdict.Migration]
+    result: model.Result
+    server: model.Server
+    migration: ty.Optional[model.Migration]
     message: str = ''
     elapsed: float = 0.0
 
 
 class Follower:
-    def __init__(self, gateway: gw.NovaGateway, reporter: Reporter,
+    def __init__(self, nova: nova_api.Nova, reporter: Reporter,
                  interval: float = 2.0, timeout: float = 3600.0,
                  abort_on_timeout: bool = False,
                  clock: ty.Optional[ty.Callable[[], float]] = None,
                  sleep: ty.Optional[ty.Callable[[float], None]] = None
                  ) -> None:
-        self.gateway = gateway
+        self.nova = nova
         self.reporter = reporter
         self.interval = interval
-        self.timeout = timeout
-        self.abort_on_timeout = abort_on_timeout
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
-        # The last state seen, for a report if we are interrupted.
-        self.last_server: ty.Optional[verdict.Server] = None
-        self.last_migration: ty.Optional[verdict.Migration] = None
+        self.stepper = step.Stepper(nova, self, timeout=timeout,
+                                    abort_on_timeout=abort_on_timeout)
         self.started: ty.Optional[float] = None
 
-    def _read(self, target: verdict.Target, after_id: int
-              ) -> ty.Tuple[verdict.Server, ty.Optional[verdict.Migration]]:
-        """One poll: the server and its migration (two requests)."""
-        server = self.gateway.get_server(target.server_id)
-        if target.migration_id is None:
-            migration = self.gateway.newest_migration(target.server_id)
-            if migration is not None and migration.id <= after_id:
-                migration = None  # an older one: ours is not recorded yet
+    # -- step.Listener -------------------------------------------------------
+    def event(self, f: step.Follow, name: str, text: str,
+              **fields: ty.Any) -> None:
+        server = f.server or model.Server(f.server_id, '', '', None,
+                                          f.source)
+        if name == 'phase':
+            self.reporter.phase(server, f.migration, text, self.elapsed())
         else:
-            # Pinned (possibly an older, named one): read that record.
-            records = self.gateway.migrations(target.server_id)
-            migration = next((m for m in records
-                              if m.id == target.migration_id),
-                             records[0] if records else None)
-        return server, migration
+            self.reporter.note(server, text)
 
-    def follow(self, target: verdict.Target, after_id: int = 0) -> Outcome:
-        """Follow ``target`` until a verdict.
+    # -- starting and following ---------------------------------------------
+    def start(self, f: step.Follow, live: bool, host: ty.Optional[str],
+              block_migration: ty.Optional[bool]) -> None:
+        """Start the migration (watch --start); never twice.
 
-        ``after_id``: records with an id up to this one predate the
-        migration being followed (it was not recorded yet).
+        Records up to the newest one now are not ours. If the answer is
+        lost the request may still be carried out: follow it as uncertain;
+        the step says ``not-started`` only once Nova has shown nothing for
+        a while. Raises what Nova refused, or a Transient that surely never
+        reached it: nothing changed.
         """
-        started = self.started = self.clock()
-        deadline = started + self.timeout if self.timeout else None
-        last_phase = None
-        conflicts = 0
-        while True:
-            elapsed = self.clock() - started
-            try:
-                server, migration = self._read(target, after_id)
-            except gw.Transient as exc:
-                if self.last_server is not None:
-                    self.reporter.note(self.last_server,
-                                       'poll failed, will retry: %s' % exc)
-                if deadline is not None and self.clock() >= deadline:
-                    return self.outcome_so_far(
-                        verdict.Result.TIMEOUT, target, elapsed,
-                        'timed out after %ds; last poll failed: %s' % (
-                            self.timeout, exc))
-                self.sleep(self.interval)
-                continue
-            self.last_server, self.last_migration = server, migration
-            if migration is not None and target.migration_id is None:
-                target.migration_id = migration.id
-                target.kind = migration.kind
-            assessment = verdict.assess(target, server, migration)
-
-            if assessment.phase != last_phase:
-                self.reporter.phase(server, migration, assessment.phase,
-                                    elapsed)
-                last_phase = assessment.phase
-            progress = None
-            if (migration is not None and migration.kind == verdict.LIVE
-                    and migration.status == 'running'
-                    and self.reporter.wants_live_progress):
-                progress = self.gateway.live_progress(server.id, migration.id)
-            self.reporter.tick(server, migration, assessment.phase, elapsed,
-                               progress)
-
-            if assessment.result is not None:
-                message = assessment.reason
-                if assessment.result == verdict.Result.FAILED:
-                    explained = self._explain(target, server, migration,
-                                              message)
-                    if explained is None:
-                        self.sleep(self.interval)
-                        continue
-                    message = explained
-                return Outcome(assessment.result, server, migration, message,
-                               elapsed)
-
-            if assessment.action is not None:
-                try:
-                    self._act(target, assessment.action)
-                except gw.NovaError as exc:
-                    if exc.status not in RACE_STATUSES or \
-                            conflicts >= ACTION_CONFLICTS:
-                        return Outcome(verdict.Result.FAILED, server,
-                                       migration, '%s refused: %s' % (
-                                           assessment.action.value, exc),
-                                       elapsed)
-                    conflicts += 1
-                    self.reporter.note(server, '%s conflicted, will retry: '
-                                       '%s' % (assessment.action.value, exc))
-                else:
-                    self.reporter.note(server, '%s sent'
-                                       % assessment.action.value)
-                    continue  # read again at once: confirm is quick
-
-            if (migration is None and server.task_state is None
-                    and elapsed > START_GRACE):
-                target.explain_tries = EXPLAIN_POLLS
-                return Outcome(verdict.Result.FAILED, server, None,
-                               self._explain(target, server, None, (
-                                   'no migration record appeared within '
-                                   '%ds and the server is idle' %
-                                   START_GRACE)) or '', elapsed)
-
-            if deadline is not None and self.clock() >= deadline:
-                outcome = self._deadline(target, server, migration, elapsed)
-                if outcome is not None:
-                    return outcome
-                deadline = self.clock() + ABORT_GRACE
-            self.sleep(self.interval)
-
-    def _act(self, target: verdict.Target, action: verdict.Action) -> None:
-        if action == verdict.Action.CONFIRM:
-            self.gateway.confirm(target.server_id)
-        else:
-            self.gateway.revert(target.server_id)
-        target.sent = action
-
-    def _deadline(self, target: verdict.Target, server: verdict.Server,
-                  migration: ty.Optional[verdict.Migration],
-                  elapsed: float) -> ty.Optional[Outcome]:
-        """At the deadline: abort (and keep following) or give a verdict."""
-        what = 'timed out after %ds' % self.timeout
-        if target.abort_sent:
-            return Outcome(verdict.Result.TIMEOUT, server, migration,
-                           '%s; abort requested but Nova has not cancelled '
-                           'the live migration' % what, elapsed)
-        if not self.abort_on_timeout:
-            return Outcome(verdict.Result.TIMEOUT, server, migration,
-                           '%s; the migration goes on in Nova' % what,
-                           elapsed)
-        if migration is None or migration.kind != verdict.LIVE:
-            return Outcome(verdict.Result.TIMEOUT, server, migration,
-                           '%s; cold migrations cannot be aborted, it goes '
-                           'on in Nova' % what, elapsed)
-        abortable = ABORTABLE + (ABORTABLE_265 if self.gateway.supports(
-            '2.65') else ())
-        if migration.status not in abortable:
-            return Outcome(verdict.Result.TIMEOUT, server, migration,
-                           '%s; a live migration in status %s cannot be '
-                           'aborted' % (what, migration.status), elapsed)
+        newest = self.nova.newest_migration(f.server_id)
+        f.baseline_id = newest.id if newest else 0
+        self.started = self.clock()
         try:
-            self.gateway.abort(server.id, migration.id)
-        except gw.NovaError as exc:
-            return Outcome(verdict.Result.TIMEOUT, server, migration,
-                           '%s; abort refused: %s' % (what, exc), elapsed)
-        target.abort_sent = True
-        self.reporter.note(server, 'deadline reached: abort sent')
-        return None
+            self.nova.start_migration(f.server_id, live=live, host=host,
+                                      block_migration=block_migration)
+        except model.Transient as exc:
+            if not exc.maybe_applied:
+                raise
+            self.stepper.begin(f, step.Start.UNCERTAIN, self.clock())
+            self.event(f, 'note', 'no answer to the migrate request (%s); '
+                       'looking for it in Nova before anything else' % exc)
+            return
+        self.stepper.begin(f, step.Start.SENT, self.clock())
 
-    def _explain(self, target: verdict.Target, server: verdict.Server,
-                 migration: ty.Optional[verdict.Migration],
-                 message: str) -> ty.Optional[str]:
-        return explain(self.gateway, target, server, migration, message)
+    def follow(self, f: step.Follow) -> Outcome:
+        """Follow ``f`` until a verdict."""
+        if self.started is None:
+            self.started = self.clock()
+            self.stepper.begin(f, step.Start.ADOPTED, self.started)
+        while True:
+            sent = f.sent
+            try:
+                observation = self._observe(f)
+            except model.Transient as exc:
+                if f.server is not None:
+                    self.reporter.note(f.server, 'poll failed, will retry: '
+                                       '%s' % exc)
+                observation = step.Observation()
+            found = self.stepper.step(f, observation, self.clock())
+            if f.server is not None:
+                self.reporter.tick(f.server, f.migration, f.phase,
+                                   self.elapsed(), self._progress(f))
+            if found is not None:
+                return self.outcome(found.result, f, found.message)
+            if f.sent == sent:  # after a confirm, look again at once
+                self.sleep(self.interval)
+
+    def _observe(self, f: step.Follow) -> step.Observation:
+        """The server and its migration record: two requests."""
+        try:
+            server = self.nova.get_server(f.server_id)
+        except model.NotFound:
+            return step.Observation(gone=True, fresh=True)
+        if f.migration_id is None:
+            # Ours is newer than the baseline: the newest will do.
+            records = self.nova.migrations(f.server_id, limit=1)
+        else:
+            # Pinned (possibly an older one the user named).
+            records = self.nova.migrations(f.server_id)
+        return step.Observation(server, records, fresh=True)
+
+    def _progress(self, f: step.Follow) -> ty.Optional[dict]:
+        migration = f.migration
+        if (migration is None or migration.kind != model.Kind.LIVE
+                or migration.status != 'running'
+                or not self.reporter.wants_live_progress):
+            return None
+        return self.nova.live_progress(f.server_id, migration.id)
 
     def elapsed(self) -> float:
         return self.clock() - self.started if self.started is not None \
             else 0.0
 
-    def outcome_so_far(self, result: verdict.Result, target: verdict.Target,
-                       elapsed: float, message: str) -> Outcome:
-        """An outcome from the last state seen (timeout, interruption)."""
-        server = self.last_server or verdict.Server(
-            target.server_id, '', '', None, target.source)
-        return Outcome(result, server, self.last_migration, message, elapsed)
-
-
-def explain(gateway: gw.NovaGateway, target: verdict.Target,
-            server: verdict.Server,
-            migration: ty.Optional[verdict.Migration],
-            message: str) -> ty.Optional[str]:
-    """The failure message with Nova's reason; None: ask again next poll."""
-    try:
-        reason = gateway.explain(server, migration)
-    except gw.NovaError as exc:
-        reason = '(could not read the reason: %s)' % exc
-    if reason is None:
-        target.explain_tries += 1
-        if target.explain_tries <= EXPLAIN_POLLS:
-            return None
-        reason = '(Nova has not recorded why)'
-    return '%s: %s' % (message, reason) if reason else message
+    def outcome(self, result: model.Result, f: step.Follow,
+                message: str) -> Outcome:
+        """An outcome from the last state seen (verdict or interruption)."""
+        f.stop()
+        server = f.server or model.Server(f.server_id, '', '', None,
+                                          f.source)
+        return Outcome(result, server, f.migration, message, self.elapsed())

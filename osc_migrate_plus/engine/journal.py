@@ -34,11 +34,15 @@ FORMAT_VERSION = 1
 _SECRET_WORDS = ('password', 'token', 'secret', 'credential', 'auth')
 
 # Where a server stands, from the journal's point of view.
-PLANNED = 'planned'        # in the plan, not submitted
+PLANNED = 'planned'        # in the plan, or nothing of ours is in Nova
 SUBMITTING = 'submitting'  # the migrate request may or may not have reached
-SUBMITTED = 'submitted'    # Nova accepted it (202)
+UNCERTAIN = 'uncertain'    # sent, its answer lost: Nova may carry it out
+SUBMITTED = 'submitted'    # Nova accepted it (202) or we adopted one
 FINISHED = 'finished'      # a verdict was recorded
 SKIPPED = 'skipped'        # pre-flight said no
+# Verdicts a resume takes up again: the migration may still need us
+# (timeout), or nothing was started (not-started).
+REOPENED = {'timeout': SUBMITTED, 'not-started': PLANNED}
 
 
 class JournalError(Exception):
@@ -104,22 +108,29 @@ class Journal:
 
     @classmethod
     def reopen(cls, path: str) -> 'Journal':
-        """Reopen for appending (resume): lock it, cut a torn last line."""
+        """Open an existing journal to resume it, locked, changing nothing.
+
+        The lock comes first: what ``replay`` reads then is what no other
+        batch is writing. Call ``cut_torn`` before appending.
+        """
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
             raise JournalError('no journal at %s' % path)
         journal = cls(path, fd)
         journal._lock()
-        os.fchmod(fd, 0o600)
-        size = os.fstat(fd).st_size
+        return journal
+
+    def cut_torn(self) -> None:
+        """Cut a torn last line (a crash mid-write) before appending."""
+        os.fchmod(self._fd, 0o600)
+        size = os.fstat(self._fd).st_size
         if size:
-            with open(path, 'rb') as f:
+            with open(self.path, 'rb') as f:
                 data = f.read()
             keep = data.rfind(b'\n') + 1
-            if keep != size:  # a torn last line from a crash mid-write
-                os.ftruncate(fd, keep)
-        return journal
+            if keep != size:
+                os.ftruncate(self._fd, keep)
 
     def _lock(self) -> None:
         try:
@@ -156,6 +167,7 @@ class ServerState(ty.NamedTuple):
     result: ty.Optional[str] = None
     attempts: int = 0
     plan: ty.Optional[dict] = None
+    message: str = ''
 
 
 class Replay(ty.NamedTuple):
@@ -227,16 +239,31 @@ def _apply(current: ServerState, record: dict) -> ServerState:
                                 baseline_id=record.get('baseline_id') or 0,
                                 attempts=current.attempts + 1)
     if event == 'submit-failed':
-        # Nova refused it (the request reached Nova and was answered).
+        # Nova refused it. Journals of versions before 'refused' was
+        # written also used this event when the answer was lost: then Nova
+        # may still carry the request out.
+        return current._replace(state=PLANNED if record.get('refused')
+                                else UNCERTAIN)
+    if event == 'submit-unanswered':
+        return current._replace(state=UNCERTAIN)
+    if event == 'not-taken':
+        # Nova showed no sign of it: sending again is safe.
         return current._replace(state=PLANNED)
-    if event in ('submitted', 'adopted'):
-        return current._replace(state=SUBMITTED,
-                                migration_id=record.get('migration_id',
-                                                        current.migration_id))
+    if event in ('submitted', 'adopted', 'taken'):
+        baseline = record.get('baseline_id')
+        return current._replace(
+            state=SUBMITTED,
+            migration_id=record.get('migration_id', current.migration_id),
+            baseline_id=current.baseline_id if baseline is None
+            else baseline)
     if event == 'migration':
-        return current._replace(migration_id=record.get('migration_id'))
+        return current._replace(state=SUBMITTED,
+                                migration_id=record.get('migration_id'))
     if event == 'verdict':
-        return current._replace(state=FINISHED, result=record.get('result'))
+        result = record.get('result')
+        return current._replace(
+            state=FINISHED, result=result, message=record.get('message', ''),
+            migration_id=record.get('migration_id') or current.migration_id)
     return current
 
 

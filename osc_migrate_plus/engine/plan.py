@@ -18,13 +18,24 @@ already migrating: follow that migration, never submit another) or
 """
 
 import dataclasses
+import enum
 import typing as ty
 
-from osc_migrate_plus.engine import verdict
+from osc_migrate_plus import model
 
 COLD, LIVE, AUTO = 'cold', 'live', 'auto'
 MODES = (COLD, LIVE, AUTO)
-PLANNED, ADOPT, SKIPPED = 'planned', 'adopt', 'skipped'
+
+
+class Disposition(str, enum.Enum):
+    PLANNED = 'planned'   # migrate it in its mode
+    ADOPT = 'adopt'       # already migrating: follow that one
+    SKIPPED = 'skipped'   # with the reason
+
+
+PLANNED = Disposition.PLANNED
+ADOPT = Disposition.ADOPT
+SKIPPED = Disposition.SKIPPED
 
 # What each kind of migration accepts (Nova's API state checks).
 COLD_STATES = ('ACTIVE', 'SHUTOFF')
@@ -33,52 +44,61 @@ LIVE_STATES = ('ACTIVE', 'PAUSED')
 
 @dataclasses.dataclass(frozen=True)
 class PlanItem:
-    server: verdict.Server
-    mode: ty.Optional[str]
-    verdict: str
+    server: model.Server
+    mode: ty.Optional[model.Kind]
+    verdict: Disposition
     reason: str = ''
 
     def to_journal(self) -> dict:
         return {'id': self.server.id, 'name': self.server.name,
                 'project_id': self.server.project_id,
                 'source': self.server.host, 'status': self.server.status,
-                'mode': self.mode, 'verdict': self.verdict,
-                'reason': self.reason}
+                'mode': self.mode.value if self.mode else None,
+                'verdict': self.verdict.value, 'reason': self.reason}
 
 
-def choose_mode(requested: str, status: str) -> ty.Optional[str]:
+def choose_mode(requested: str, status: str) -> ty.Optional[model.Kind]:
     """The migration kind for a server in ``status``, or None if none fits.
 
     ``auto``: live for running or paused servers, cold for stopped ones.
     """
     if requested == AUTO:
         if status in LIVE_STATES:
-            return LIVE
+            return model.Kind.LIVE
         if status in COLD_STATES:
-            return COLD
+            return model.Kind.COLD
         return None
     accepted = LIVE_STATES if requested == LIVE else COLD_STATES
-    return requested if status in accepted else None
+    return model.Kind(requested) if status in accepted else None
 
 
-def preflight(server: verdict.Server, requested_mode: str,
+def preflight(server: model.Server, requested_mode: str,
               source_host: ty.Optional[str] = None,
               target_host: ty.Optional[str] = None) -> PlanItem:
+    """A server's disposition.
+
+    A host hidden by policy is not "no host": such a server is planned, and
+    ``source_host`` is checked only where the host is visible (the caller
+    vouches for servers Nova listed by host).
+    """
     if requested_mode not in MODES:
         raise ValueError('unknown mode %r' % requested_mode)
     if server.status == 'ERROR':
         return PlanItem(server, None, SKIPPED, 'server is in ERROR state')
-    if server.status == 'SHELVED_OFFLOADED' or not server.host:
+    if server.status == 'SHELVED_OFFLOADED' or (
+            not server.host and not server.host_hidden):
         return PlanItem(server, None, SKIPPED,
                         'server is %s and on no host' % server.status)
-    if source_host is not None and server.host != source_host:
+    if source_host is not None and server.host is not None and \
+            server.host != source_host:
         return PlanItem(server, None, SKIPPED,
                         'not on source host %s (on %s)' % (source_host,
                                                            server.host))
     if (server.status == 'VERIFY_RESIZE'
-            or server.task_state in verdict.MIGRATING_TASK_STATES):
+            or server.task_state in model.MIGRATING_TASK_STATES):
         # Already migrating: follow that one, never submit a second.
-        kind = LIVE if server.task_state == 'migrating' else COLD
+        kind = model.Kind.LIVE if server.task_state == 'migrating' \
+            else model.Kind.COLD
         return PlanItem(server, kind, ADOPT,
                         'already migrating (%s): adopted' % (
                             server.task_state or server.status))

@@ -13,105 +13,44 @@
 """The one state machine: what phase a migration is in, and its verdict.
 
 Pure: it reads a server snapshot and its migration record and says what is
-happening, whether it is over and how, and what the follower should do next
-(confirm or revert). Success needs the record AND the server to agree (host
-changed, status back to what it was), never "the poll loop ended".
+happening, whether it is over and how, and what to do next (confirm or
+revert). Success needs the record AND the server to agree (status back to
+what it was, and the host changed when the host is visible), never "the
+poll loop ended".
+
+Host names may be hidden by policy (the server's host attribute, the
+record's source and destination). Nova only marks a cold record
+``finished`` once the server runs on the destination, a live one
+``completed`` once it does, and ``reverted`` once it is back: the record's
+status and the server's own state decide then, and hosts are compared only
+where both are visible.
 """
 
 import dataclasses
-import enum
 import typing as ty
 
+from osc_migrate_plus import model
 
-class Result(str, enum.Enum):
-    MIGRATED = 'migrated'      # moved; a cold one waits in VERIFY_RESIZE
-    CONFIRMED = 'confirmed'
-    REVERTED = 'reverted'
-    FAILED = 'failed'
-    TIMEOUT = 'timeout'
-    ABORTED = 'aborted'
-    INTERRUPTED = 'interrupted'
+R = model.Result
 
 
-class Goal(str, enum.Enum):
-    MIGRATE = 'migrate'  # stop at VERIFY_RESIZE (cold) / completed (live)
-    CONFIRM = 'confirm'
-    REVERT = 'revert'
+class Intent(ty.Protocol):
+    """What we know of a server being followed, besides Nova's view."""
 
-
-class Action(str, enum.Enum):
-    CONFIRM = 'confirm'
-    REVERT = 'revert'
-
-
-COLD = 'cold'
-LIVE = 'live'
-
-# Nova's migration record statuses.
-COLD_RUNNING = ('pre-migrating', 'migrating', 'post-migrating')
-LIVE_RUNNING = ('accepted', 'queued', 'preparing', 'running',
-                'post-migrating')
-FAILED_STATUSES = ('error', 'failed', 'cancelled')
-FINAL_STATUSES = FAILED_STATUSES + ('confirmed', 'reverted', 'completed',
-                                    'done')
-# Server task states that mean "a migration is under way" before the record
-# may exist (right after the API's 202).
-MIGRATING_TASK_STATES = ('resize_prep', 'resize_migrating',
-                         'resize_migrated', 'resize_finish', 'migrating',
-                         'resize_confirming', 'resize_reverting')
-
-
-@dataclasses.dataclass(frozen=True)
-class Server:
-    id: str
-    name: str
-    status: str
-    task_state: ty.Optional[str]
-    host: ty.Optional[str]
-    project_id: ty.Optional[str] = None
-    fault: ty.Optional[str] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Migration:
-    id: int
-    uuid: ty.Optional[str]
-    type: str  # 'migration', 'resize', 'live-migration', 'evacuation'
-    status: str
-    source: ty.Optional[str]
-    dest: ty.Optional[str]
-    created_at: ty.Optional[str] = None
-    updated_at: ty.Optional[str] = None
-    server_id: ty.Optional[str] = None
-
-    @property
-    def kind(self) -> str:
-        return LIVE if self.type == 'live-migration' else COLD
-
-
-@dataclasses.dataclass
-class Target:
-    """What we know of one server being followed, besides Nova's view."""
-
-    server_id: str
-    source: ty.Optional[str]           # host before the migration
-    # ACTIVE / SHUTOFF / PAUSED before the migration; None when we attached
-    # to a migration already under way (then any settled state it may
-    # legitimately end in is accepted).
+    source: ty.Optional[str]             # host before the migration
+    # ACTIVE / SHUTOFF / PAUSED before it; None when we attached to one
+    # already under way (then any state it may settle in is accepted).
     original_status: ty.Optional[str]
-    goal: Goal = Goal.MIGRATE
-    kind: ty.Optional[str] = None       # cold / live, once known
-    migration_id: ty.Optional[int] = None  # pinned once seen (or given)
-    sent: ty.Optional[Action] = None    # confirm/revert already sent
-    abort_sent: bool = False
-    explain_tries: int = 0              # polls spent waiting for a reason
+    goal: model.Goal
+    sent: ty.Optional[model.Action]      # confirm/revert already sent
+    abort_sent: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class Assessment:
     phase: str
-    result: ty.Optional[Result] = None
-    action: ty.Optional[Action] = None
+    result: ty.Optional[model.Result] = None
+    action: ty.Optional[model.Action] = None
     reason: str = ''
 
     @property
@@ -119,157 +58,160 @@ class Assessment:
         return self.result is not None
 
 
-def assess(target: Target, server: Server,
-           migration: ty.Optional[Migration]) -> Assessment:
-    """Decide where ``target``'s migration stands."""
+def assess(intent: Intent, server: model.Server,
+           migration: ty.Optional[model.Migration]) -> Assessment:
+    """Decide where the followed migration stands."""
     if migration is None:
         return _no_record(server)
-    if target.migration_id is not None and migration.id != target.migration_id:
-        return Assessment('superseded', Result.FAILED,
-                          reason='a newer migration %s (%s) replaced the one '
-                                 'being followed (%s)' % (
-                                     migration.id, migration.status,
-                                     target.migration_id))
-    if migration.status in FAILED_STATUSES:
-        if migration.status == 'cancelled' and target.abort_sent:
-            return Assessment('cancelled', Result.ABORTED,
+    if migration.status in model.FAILED_STATUSES:
+        if migration.status == 'cancelled' and intent.abort_sent:
+            return Assessment('cancelled', R.ABORTED,
                               reason='live migration aborted at the deadline')
-        return Assessment(migration.status, Result.FAILED,
+        return Assessment(migration.status, R.FAILED,
                           reason='migration %s is %s' % (migration.id,
                                                          migration.status))
     if server.status == 'ERROR':
-        return Assessment('error', Result.FAILED,
-                          reason='server went to ERROR')
-    if migration.kind == LIVE:
-        return _live(target, server, migration)
-    return _cold(target, server, migration)
+        return Assessment('error', R.FAILED, reason='server went to ERROR')
+    if migration.kind == model.Kind.LIVE:
+        return _live(intent, server, migration)
+    return _cold(intent, server, migration)
 
 
-def _no_record(server: Server) -> Assessment:
+def _no_record(server: model.Server) -> Assessment:
     # Right after the 202 the record may not exist yet; the server already
-    # shows the task. Never a verdict: the follower bounds how long.
+    # shows the task. Never a verdict: the step bounds how long.
     if server.status == 'ERROR':
-        return Assessment('error', Result.FAILED,
+        return Assessment('error', R.FAILED,
                           reason='server went to ERROR before a migration '
                                  'record appeared')
     return Assessment('starting')
 
 
-def _settled(server: Server) -> bool:
+def _settled(server: model.Server) -> bool:
     # Nova marks the record confirmed/reverted a moment before it saves the
     # server out of VERIFY_RESIZE: not settled yet.
     return server.task_state is None and server.status not in (
         'VERIFY_RESIZE', 'RESIZE', 'REVERT_RESIZE', 'MIGRATING')
 
 
-SETTLED_STATUSES = {COLD: ('ACTIVE', 'SHUTOFF'), LIVE: ('ACTIVE', 'PAUSED')}
+def on_host(server: model.Server, host: ty.Optional[str]
+            ) -> ty.Optional[bool]:
+    """Is the server on ``host``? None when either is not visible."""
+    if server.host is None or host is None:
+        return None
+    return server.host == host
 
 
-def _status_kept(target: Target, server: Server, kind: str) -> bool:
-    if target.original_status is None:
+SETTLED_STATUSES = {model.Kind.COLD: ('ACTIVE', 'SHUTOFF'),
+                    model.Kind.LIVE: ('ACTIVE', 'PAUSED')}
+
+
+def _status_kept(intent: Intent, server: model.Server,
+                 kind: model.Kind) -> bool:
+    if intent.original_status is None:
         return server.status in SETTLED_STATUSES[kind]
-    return server.status == target.original_status
+    return server.status == intent.original_status
 
 
-def _was(target: Target) -> str:
-    return target.original_status or 'unknown'
+def _was(intent: Intent) -> str:
+    return intent.original_status or 'unknown'
 
 
-def _cold(target: Target, server: Server,
-          migration: Migration) -> Assessment:
+def _source(intent: Intent, migration: model.Migration) -> ty.Optional[str]:
+    return intent.source or migration.source
+
+
+def _cold(intent: Intent, server: model.Server,
+          migration: model.Migration) -> Assessment:
     status = migration.status
-    source = target.source or migration.source
-    if status in COLD_RUNNING:
+    source = _source(intent, migration)
+    if status in model.COLD_RUNNING:
         return Assessment(status)
     if status == 'finished':
         if server.status != 'VERIFY_RESIZE':
             return Assessment('finishing')
-        if server.host == source:
-            return Assessment('verify_resize', Result.FAILED,
+        if on_host(server, source):
+            return Assessment('verify_resize', R.FAILED,
                               reason='server is in VERIFY_RESIZE on its '
                                      'source host %s' % source)
-        if target.goal == Goal.MIGRATE:
-            return Assessment('verify_resize', Result.MIGRATED)
-        wanted = Action.CONFIRM if target.goal == Goal.CONFIRM \
-            else Action.REVERT
-        if target.sent == wanted:
+        if intent.goal == model.Goal.MIGRATE:
+            return Assessment('verify_resize', R.MIGRATED)
+        wanted = model.Action.CONFIRM if intent.goal == model.Goal.CONFIRM \
+            else model.Action.REVERT
+        if intent.sent == wanted:
             # Sent, Nova has not picked it up yet (confirm is async).
-            return Assessment('confirming' if wanted == Action.CONFIRM
+            return Assessment('confirming' if wanted == model.Action.CONFIRM
                               else 'reverting')
         return Assessment('verify_resize', action=wanted)
-    if status == 'confirming':
-        return Assessment('confirming')
-    if status == 'reverting':
-        return Assessment('reverting')
+    if status in ('confirming', 'reverting'):
+        return Assessment(status)
     if status == 'confirmed':
-        if not _settled(server) or server.host == source:
+        if not _settled(server) or on_host(server, source):
             return Assessment('confirming')
-        if target.goal == Goal.REVERT:
-            return Assessment('confirmed', Result.FAILED,
+        if intent.goal == model.Goal.REVERT:
+            return Assessment('confirmed', R.FAILED,
                               reason='Nova confirmed the migration by itself '
                                      '(resize_confirm_window) before it '
                                      'could be reverted')
-        if not _status_kept(target, server, COLD):
-            return Assessment('confirmed', Result.FAILED,
-                              reason='confirmed on %s but the server is %s, '
-                                     'it was %s' % (server.host, server.status,
-                                                    _was(target)))
-        return Assessment('confirmed', Result.CONFIRMED)
+        if not _status_kept(intent, server, model.Kind.COLD):
+            return Assessment('confirmed', R.FAILED,
+                              reason='confirmed but the server is %s, it '
+                                     'was %s' % (server.status, _was(intent)))
+        return Assessment('confirmed', R.CONFIRMED)
     if status == 'reverted':
         if not _settled(server):
             return Assessment('reverting')
-        if target.goal != Goal.REVERT:
-            return Assessment('reverted', Result.FAILED,
-                              reason='the migration was reverted: server is '
-                                     'back on %s' % server.host)
-        if server.host != source:
-            return Assessment('reverted', Result.FAILED,
+        if intent.goal != model.Goal.REVERT:
+            return Assessment('reverted', R.FAILED,
+                              reason='the migration was reverted: the server '
+                                     'is back on its source')
+        if on_host(server, source) is False:
+            return Assessment('reverted', R.FAILED,
                               reason='reverted, but the server is on %s, not '
                                      'its source %s' % (server.host, source))
-        if not _status_kept(target, server, COLD):
-            return Assessment('reverted', Result.FAILED,
-                              reason='reverted to %s but the server is %s, '
-                                     'it was %s' % (server.host, server.status,
-                                                    _was(target)))
-        return Assessment('reverted', Result.REVERTED)
+        if not _status_kept(intent, server, model.Kind.COLD):
+            return Assessment('reverted', R.FAILED,
+                              reason='reverted but the server is %s, it was '
+                                     '%s' % (server.status, _was(intent)))
+        return Assessment('reverted', R.REVERTED)
     # 'done' (evacuations) and anything newer Nova may invent: keep
     # following; the deadline bounds it.
     return Assessment(status)
 
 
-def _live(target: Target, server: Server,
-          migration: Migration) -> Assessment:
-    if migration.status in LIVE_RUNNING:
+def _live(intent: Intent, server: model.Server,
+          migration: model.Migration) -> Assessment:
+    if migration.status in model.LIVE_RUNNING:
         return Assessment(migration.status)
     if migration.status == 'completed':
-        source = target.source or migration.source
+        source = _source(intent, migration)
         if not _settled(server):
             return Assessment('post-migrating')
-        if server.host == source:
-            return Assessment('completed', Result.FAILED,
+        if on_host(server, source):
+            return Assessment('completed', R.FAILED,
                               reason='live migration completed but the '
                                      'server is still on its source host %s'
                               % source)
-        if not _status_kept(target, server, LIVE):
-            return Assessment('completed', Result.FAILED,
-                              reason='moved to %s but the server is %s, it '
-                                     'was %s' % (server.host, server.status,
-                                                 _was(target)))
-        return Assessment('completed', Result.MIGRATED)
+        if not _status_kept(intent, server, model.Kind.LIVE):
+            return Assessment('completed', R.FAILED,
+                              reason='moved but the server is %s, it was %s'
+                              % (server.status, _was(intent)))
+        return Assessment('completed', R.MIGRATED)
     return Assessment(migration.status)
 
 
-def in_progress(server: Server, migration: ty.Optional[Migration]) -> bool:
-    """Is a migration under way, worth following (watch without --start)?
+def in_progress(migration: ty.Optional[model.Migration]) -> bool:
+    """Is this a migration under way, worth following?
 
-    VERIFY_RESIZE counts: it waits for a decision. (A server whose task
-    shows a migration whose record is not there yet is the caller's case.)
+    Only migrate and live-migrate records: a resize (a flavor change) or an
+    evacuation is not a migration to follow, confirm or revert. A cold one
+    in VERIFY_RESIZE (``finished``) counts: it waits for a decision.
     """
-    if server.status == 'VERIFY_RESIZE':
-        return True
-    if migration is None or migration.status in FINAL_STATUSES:
+    if migration is None or migration.type not in model.MIGRATION_TYPES:
         return False
-    if migration.kind == LIVE:
-        return migration.status in LIVE_RUNNING
-    return migration.status in COLD_RUNNING + ('finished', 'confirming',
-                                               'reverting')
+    if migration.status in model.FINAL_STATUSES:
+        return False
+    if migration.kind == model.Kind.LIVE:
+        return migration.status in model.LIVE_RUNNING
+    return migration.status in model.COLD_RUNNING + (
+        'finished', 'confirming', 'reverting')

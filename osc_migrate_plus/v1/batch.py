@@ -21,27 +21,27 @@ import typing as ty
 from osc_lib.command import command
 from osc_lib import exceptions
 
-from osc_migrate_plus import batch_progress
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import selection
-from osc_migrate_plus import exit_codes
+from osc_migrate_plus.engine import session
 from osc_migrate_plus import gateway as gw
+from osc_migrate_plus import model
+from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import common
+from osc_migrate_plus.v1 import exit_codes
 
 UsageError = common.UsageError
 
 COLUMNS = ('Server ID', 'Name', 'Project ID', 'Source Host',
            'Destination Host', 'Mode', 'Result', 'Attempts', 'Duration',
            'Message')
-# Options a resumed batch must keep: they decide what "done" means.
-BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
-DEFAULTS = {'max_parallel': 4, 'max_per_source': 2,
-            'max_per_destination': 2, 'retries': 3}
+# One place for the defaults: the engine's.
+DEFAULTS = batch.Options()
 
 
-class BatchMigrate(command.Lister):
+class BatchMigrate(common.VerdictCommand, command.Lister):
     """Migrate many servers: a whole host, a list, a filter.
 
     Plans first (each server planned, adopted if already migrating, or
@@ -52,6 +52,8 @@ class BatchMigrate(command.Lister):
     or was skipped, 2 usage error, 3 none failed but some timed out, 130
     interrupted. A dry run exits 0 when it could plan.
     """
+
+    name = 'batch'
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -95,21 +97,21 @@ class BatchMigrate(command.Lister):
         limits = parser.add_argument_group('limits')
         limits.add_argument('--max-parallel', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS['max_parallel'],
+                            default=DEFAULTS.max_parallel,
                             help='Migrations in flight overall '
                                  '(default: %(default)s)')
         limits.add_argument('--max-per-source', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS['max_per_source'],
+                            default=DEFAULTS.max_per_source,
                             help='From one host (default: %(default)s)')
         limits.add_argument('--max-per-destination', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS['max_per_destination'],
+                            default=DEFAULTS.max_per_destination,
                             help='To one host (default: %(default)s)')
         common.add_follow_options(parser)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
-                            default=DEFAULTS['retries'],
+                            default=DEFAULTS.retries,
                             help='Retries of a submission refused for a '
                                  'transient reason (409 task state, 5xx, '
                                  'connection); never 400/403/404 '
@@ -171,24 +173,19 @@ class BatchMigrate(command.Lister):
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
 
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        return common.run_with_exit_codes(self, parsed_args, super().run,
-                                          'batch')
-
     # -- the work ----------------------------------------------------------
-    def take_action(self, parsed_args: argparse.Namespace
-                    ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
+    def produce(self, parsed_args: argparse.Namespace) -> common.Report:
         compute = getattr(self.app.client_manager, 'migrate_plus')
-        self._gateway = gateway = gw.NovaGateway(compute)
+        gateway = gw.NovaGateway(compute)
         reporter = batch_progress.BatchProgress(
             self.app.stderr, quiet=common.is_quiet(self.app, parsed_args))
         try:
             if parsed_args.resume:
                 return self._resume(gateway, reporter, parsed_args)
             return self._new(gateway, reporter, parsed_args)
-        except (gw.MicroversionError, UsageError):
+        except (model.MicroversionError, UsageError):
             raise
-        except (gw.NovaError, jrn.JournalError, OSError) as exc:
+        except (model.NovaError, jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
 
     def _options(self, args: argparse.Namespace) -> batch.Options:
@@ -204,16 +201,17 @@ class BatchMigrate(command.Lister):
             timeout=args.timeout, interval=args.interval,
             retries=args.retries, max_failures=args.max_failures or 0)
 
-    def _gates(self, gateway: gw.NovaGateway, args: argparse.Namespace
-               ) -> None:
+    @staticmethod
+    def _gates(gateway: gw.NovaGateway, options: batch.Options,
+               disable_source: bool = False) -> None:
         gateway.microversion  # the 2.59 floor
         gateway.check_can_follow()
-        if args.host:
-            gateway.require('2.56' if args.mode != plan.LIVE else '2.30',
+        if options.host:
+            gateway.require('2.56' if options.mode != plan.LIVE else '2.30',
                             '--host')
-            if args.mode == plan.AUTO:
+            if options.mode == plan.AUTO:
                 gateway.require('2.56', '--host with --mode auto')
-        if args.disable_source:
+        if disable_source:
             gateway.require('2.53', '--disable-source')
 
     @staticmethod
@@ -238,123 +236,51 @@ class BatchMigrate(command.Lister):
 
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
-             args: argparse.Namespace
-             ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
-        self._gates(gateway, args)
+             args: argparse.Namespace) -> common.Report:
+        options = self._options(args)
+        self._gates(gateway, options, args.disable_source)
         wanted = selection.Selection(
             names=list(args.servers) + self._listed(args),
             source_host=args.source_host, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
-        items = selection.plan_items(selection.select(gateway, wanted),
-                                     wanted)
-        options = self._options(args)
-        entries = [batch.new_entry(item, options) for item in items]
+        items = session.plan_for(gateway, wanted)
         if args.dry_run:
-            self._exit_code = exit_codes.SUCCESS
-            return COLUMNS, [self._plan_row(i) for i in items]
-        path = args.state_file or jrn.default_path()
-        journal = jrn.Journal.create(path, {
-            'options': {k: getattr(options, k) for k in BINDING},
-            'limits': {'max_parallel': options.max_parallel,
-                       'max_per_source': options.max_per_source,
-                       'max_per_destination': options.max_per_destination,
-                       'timeout': options.timeout,
-                       'max_failures': options.max_failures},
-            'selection': {'servers': list(args.servers),
-                          'servers_from': args.servers_from,
-                          'source_host': args.source_host,
-                          'project': args.project, 'status': args.status},
-            'cloud': {'compute': gateway.endpoint()},
-        })
-        reporter.info('journal: %s (resume with --resume %s)'
-                      % (journal.path, journal.path))
-        try:
-            journal.write({'type': 'plan',
-                           'servers': [i.to_journal() for i in items]})
-            if args.disable_source:
-                self._disable_sources(gateway, journal, reporter, items,
-                                      args.disable_reason)
-            return self._run(gateway, journal, reporter, options, [
-                (e, () if e.item.verdict == plan.ADOPT else None)
-                for e in entries])
-        finally:
-            journal.close()
-
-    def _disable_sources(self, gateway: gw.NovaGateway,
-                         journal: jrn.Journal,
-                         reporter: batch_progress.BatchProgress,
-                         items: ty.List[plan.PlanItem],
-                         reason: ty.Optional[str]) -> None:
-        sources = sorted({i.server.host for i in items
-                          if i.verdict == plan.PLANNED and i.server.host})
-        reason = reason or 'osc-migrate-plus batch drain'
-        for service in gateway.compute_services():
-            if service['host'] in sources:
-                gateway.disable_service(service['id'], reason)
-                journal.write({'type': 'service-disabled',
-                               'host': service['host'], 'reason': reason})
-                reporter.info('disabled nova-compute on %s (%s); it stays '
-                              'disabled: re-enable it with openstack compute '
-                              'service set --enable %s nova-compute' % (
-                                  service['host'], reason,
-                                  service['host']))
+            return common.Report(COLUMNS, [self._plan_row(i) for i in items],
+                                 exit_codes.SUCCESS)
+        started = session.new(
+            gateway, reporter, items, options,
+            args.state_file or jrn.default_path(),
+            {'servers': list(args.servers),
+             'servers_from': args.servers_from,
+             'source_host': args.source_host, 'project': args.project,
+             'status': args.status},
+            disable_reason=args.disable_reason,
+            disable_source=args.disable_source)
+        return self._run(started, reporter)
 
     def _resume(self, gateway: gw.NovaGateway,
                 reporter: batch_progress.BatchProgress,
-                args: argparse.Namespace
-                ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
-        state = jrn.replay(args.resume)
-        recorded = state.header.get('options', {})
-        if args.mode is None:
-            args.mode = recorded.get('mode', plan.COLD)
-        options = self._options(args)
-        given = {k: getattr(options, k) for k in BINDING}
-        # Options left at their defaults follow the journal.
-        for key in BINDING:
-            if given[key] in (None, False) and key in recorded:
-                given[key] = recorded[key]
-                setattr(options, key, recorded[key])
-        args.mode = options.mode
-        args.host = options.host
-        differences = jrn.binding_differences(recorded, given)
-        if differences:
-            raise UsageError('options contradict the journal %s: %s'
-                             % (args.resume, '; '.join(differences)))
-        self._gates(gateway, args)
-        recorded_cloud = state.header.get('cloud', {}).get('compute')
-        current_cloud = gateway.endpoint()
-        if recorded_cloud and current_cloud and \
-                recorded_cloud.rstrip('/') != current_cloud.rstrip('/'):
-            raise gw.NovaError('journal %s belongs to another cloud (%s); '
-                               'this one is %s' % (args.resume,
-                                                   recorded_cloud,
-                                                   current_cloud))
-        journal = jrn.Journal.reopen(args.resume)
-        reporter.info('resuming journal %s' % journal.path)
-        if state.torn:
-            reporter.info('its last line was torn (a write cut short by a '
-                          'crash) and is dropped; Nova is read again for '
-                          'where each server stands')
+                args: argparse.Namespace) -> common.Report:
+        resumption = session.Resumption(args.resume)
         try:
-            journal.write({'type': 'resumed'})
-            source_host = state.header.get('selection', {}).get(
-                'source_host')
-            entries = [selection.resumed_entry(gateway, sid, saved, options,
-                                               source_host)
-                       for sid, saved in state.servers.items()]
-            return self._run(gateway, journal, reporter, options, entries)
-        finally:
-            journal.close()
+            given = self._options(args)
+            explicit = [k for k in session.BINDING
+                        if getattr(given, k) not in (None, False)]
+            try:
+                options = resumption.options(given, explicit)
+            except session.Contradiction as exc:
+                raise UsageError(str(exc))
+            options.mode = options.mode or plan.COLD
+            self._gates(gateway, options)
+            resumption.check_cloud(gateway.endpoint())
+            resumed = resumption.start(gateway, reporter, options)
+        except BaseException:
+            resumption.close()
+            raise
+        return self._run(resumed, reporter)
 
-    def _run(self, gateway: gw.NovaGateway, journal: jrn.Journal,
-             reporter: batch_progress.BatchProgress, options: batch.Options,
-             entries: ty.List[ty.Tuple[batch.Entry, ty.Optional[tuple]]]
-             ) -> ty.Tuple[ty.Tuple[str, ...], ty.List[tuple]]:
-        runner = batch.Runner(gateway, journal, reporter, options)
-        for entry, adopt in entries:
-            if adopt is not None:
-                runner.adopt(entry, *adopt)
-        plain = [entry for entry, _ in entries]
+    def _run(self, started: session.Batch,
+             reporter: batch_progress.BatchProgress) -> common.Report:
         signals = {'count': 0}
 
         def on_signal(signum: int, frame: ty.Any) -> None:
@@ -363,34 +289,37 @@ class BatchMigrate(command.Lister):
                 # Second time: leave now. Every journal line is already
                 # whole on disk, so --resume still works.
                 raise KeyboardInterrupt()
-            runner.stop_requested = True
+            started.runner.stop_requested = True
             reporter.error('stopping: no new submissions; in-flight '
                            'migrations go on in Nova (Ctrl-C again to '
                            'quit at once)')
 
         previous = {s: signal.signal(s, on_signal)
                     for s in (signal.SIGINT, signal.SIGTERM)}
-        started = time.monotonic()
+        began = time.monotonic()
         try:
-            completed = runner.run(plain)
+            completed = started.run()
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        reporter.close(plain, time.monotonic() - started)
+            started.close()
+        entries = started.entries
+        reporter.close(entries, time.monotonic() - began)
         if not completed:
             reporter.error('interrupted: resume with openstack server '
-                           'migrate batch --resume %s' % journal.path)
-        self._exit_code = batch_exit_code(plain, completed)
-        return COLUMNS, [self._row(e) for e in plain]
+                           'migrate batch --resume %s' % started.journal.path)
+        return common.Report(COLUMNS, [self._row(e) for e in entries],
+                             batch_exit_code(entries, completed))
 
     @staticmethod
     def _plan_row(item: plan.PlanItem) -> tuple:
         s = item.server
-        result = plan.SKIPPED if item.verdict == plan.SKIPPED \
-            else batch.PLANNED
+        result = model.Result.SKIPPED if item.verdict == plan.SKIPPED \
+            else model.Result.PLANNED
         message = item.reason if item.verdict != plan.PLANNED else ''
-        return (s.id, s.name, s.project_id, s.host, None, item.mode,
-                result, 0, None, message)
+        return (s.id, s.name, s.project_id, s.host, None,
+                item.mode.value if item.mode else None, result.value, 0,
+                None, message)
 
     @staticmethod
     def _row(entry: batch.Entry) -> tuple:
@@ -398,19 +327,25 @@ class BatchMigrate(command.Lister):
         duration = None
         if entry.started is not None and entry.finished is not None:
             duration = round(entry.finished - entry.started, 1)
-        mode = entry.target.kind or entry.item.mode
-        return (s.id, (entry.server or s).name, s.project_id, s.host,
-                entry.destination, mode, entry.result, entry.attempts,
-                duration, entry.message)
+        mode = entry.follow.kind or entry.item.mode
+        return (s.id, entry.server.name, s.project_id, entry.source,
+                entry.destination, mode.value if mode else None,
+                entry.result.value if entry.result else None,
+                entry.attempts, duration, entry.message)
 
 
 def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
+    """The batch's exit code from its results.
+
+    0 every server reached its goal (a deleted one needs none), 1 any
+    failed or was skipped, 3 none failed but some timed out.
+    """
     if not completed:
         return exit_codes.INTERRUPTED
-    results = [e.result for e in entries]
-    if any(r not in ('migrated', 'confirmed', 'timeout')
-           for r in results):
+    results = {e.result for e in entries} - {model.Result.DELETED}
+    if results - {model.Result.MIGRATED, model.Result.CONFIRMED,
+                  model.Result.TIMEOUT}:
         return exit_codes.FAILURE
-    if 'timeout' in results:
+    if model.Result.TIMEOUT in results:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

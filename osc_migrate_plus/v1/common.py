@@ -12,11 +12,15 @@
 
 """What the two commands share: option types, follow options, usage errors."""
 
+import abc
 import argparse
+import logging
 import typing as ty
 
-from osc_migrate_plus import exit_codes
-from osc_migrate_plus import gateway as gw
+from cliff import display
+
+from osc_migrate_plus import model
+from osc_migrate_plus.v1 import exit_codes
 
 
 class UsageError(Exception):
@@ -86,31 +90,54 @@ def shell_safe(parsed_args: argparse.Namespace,
         if isinstance(v, str) else v for v in row)
 
 
-def run_with_exit_codes(cmd: ty.Any, parsed_args: argparse.Namespace,
-                        display_run: ty.Callable[[argparse.Namespace], int],
-                        name: str) -> int:
-    """Run a command and return the documented exit code.
+class Report(ty.NamedTuple):
+    columns: ty.Tuple[str, ...]
+    data: ty.Any   # a row (watch) or rows (batch)
+    exit_code: int
 
-    cliff's display commands always return 0; the command sets
-    ``cmd._exit_code`` from its outcome. Usage errors exit 2 before anything
-    is sent; a microversion too low exits 2 when the user chose it
-    (--os-compute-api-version), 1 when the cloud is too old.
+
+class VerdictCommand(display.DisplayCommandBase, metaclass=abc.ABCMeta):
+    """A display command whose ``run()`` returns the documented exit code.
+
+    cliff's display commands always return 0; overriding ``run()`` is
+    cliff's own way to return something else. ``produce`` does the work
+    and says the exit code with the report. Usage errors exit 2 before
+    anything is sent; a microversion too low exits 2 when the user chose
+    it (--os-compute-api-version), 1 when the cloud is too old.
     """
-    error = 'openstack server migrate %s: error: %%s\n' % name
-    try:
-        cmd.validate(parsed_args)
-    except UsageError as exc:
-        cmd.app.stderr.write(error % exc)
-        return exit_codes.USAGE
-    cmd._exit_code = exit_codes.FAILURE
-    cmd._gateway = None
-    try:
-        display_run(parsed_args)
-    except gw.MicroversionError as exc:
-        cmd.app.stderr.write('%s\n' % exc)
-        chosen = cmd._gateway is not None and cmd._gateway.explicit
-        return exit_codes.USAGE if chosen else exit_codes.FAILURE
-    except UsageError as exc:
-        cmd.app.stderr.write(error % exc)
-        return exit_codes.USAGE
-    return int(cmd._exit_code)
+
+    name = ''
+    log: logging.Logger  # set on each command by osc-lib's metaclass
+
+    @staticmethod
+    def validate(args: argparse.Namespace) -> None:
+        """Raise UsageError for options that contradict each other."""
+
+    @abc.abstractmethod
+    def produce(self, args: argparse.Namespace) -> Report:
+        """Do the work: the report and the exit code it earns."""
+
+    def take_action(self, parsed_args: argparse.Namespace) -> ty.Any:
+        columns, data, _ = self.produce(parsed_args)
+        return columns, data
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self.log.debug('run(%s)', parsed_args)  # as osc-lib's commands do
+        error = 'openstack server migrate %s: error: %%s\n' % self.name
+        try:
+            self.validate(parsed_args)
+            parsed_args = self._run_before_hooks(parsed_args)
+            formatter = self._formatter_plugins[parsed_args.formatter].obj
+            assert formatter is not None  # noqa: S101 (cliff does too)
+            self.formatter = formatter
+            report = self.produce(parsed_args)
+            columns, data = self._run_after_hooks(
+                parsed_args, (report.columns, report.data))
+            self.produce_output(parsed_args, columns, data)
+        except UsageError as exc:
+            self.app.stderr.write(error % exc)
+            return exit_codes.USAGE
+        except model.MicroversionError as exc:
+            self.app.stderr.write('%s\n' % exc)
+            return exit_codes.USAGE if exc.explicit else exit_codes.FAILURE
+        return report.exit_code

@@ -22,11 +22,13 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import follower
+from osc_migrate_plus.engine import step
 from osc_migrate_plus.engine import verdict
-from osc_migrate_plus import exit_codes
 from osc_migrate_plus import gateway as gw
-from osc_migrate_plus import progress
+from osc_migrate_plus import model
 from osc_migrate_plus.v1 import common
+from osc_migrate_plus.v1 import exit_codes
+from osc_migrate_plus.v1 import progress
 
 UsageError = common.UsageError
 
@@ -51,11 +53,11 @@ def outcome_row(outcome: follower.Outcome,
     server, migration = outcome.server, outcome.migration
     started = _parse_time(migration.created_at) if migration else None
     finished = None
-    if migration and outcome.result in (verdict.Result.MIGRATED,
-                                        verdict.Result.CONFIRMED,
-                                        verdict.Result.REVERTED,
-                                        verdict.Result.FAILED,
-                                        verdict.Result.ABORTED):
+    if migration and outcome.result in (model.Result.MIGRATED,
+                                        model.Result.CONFIRMED,
+                                        model.Result.REVERTED,
+                                        model.Result.FAILED,
+                                        model.Result.ABORTED):
         finished = _parse_time(migration.updated_at)
     if started and finished:
         duration = round((finished - started).total_seconds(), 1)
@@ -74,7 +76,7 @@ def outcome_row(outcome: follower.Outcome,
     )
 
 
-class WatchMigration(command.ShowOne):
+class WatchMigration(common.VerdictCommand, command.ShowOne):
     """Follow a server's migration to a verdict (optionally start it).
 
     Success only when Nova's migration record and the server agree: a cold
@@ -84,6 +86,8 @@ class WatchMigration(command.ShowOne):
     3 timeout, 130 interrupted. Progress goes to stderr; stdout carries only
     the result.
     """
+
+    name = 'watch'
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -157,123 +161,129 @@ class WatchMigration(command.ShowOne):
             raise UsageError('--migration follows an existing migration; it '
                              'cannot be combined with --start')
 
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        return common.run_with_exit_codes(self, parsed_args, super().run,
-                                          'watch')
-
     # -- the work ----------------------------------------------------------
-    def take_action(self, parsed_args: argparse.Namespace
-                    ) -> ty.Tuple[ty.Tuple[str, ...], ty.Tuple[ty.Any, ...]]:
+    def produce(self, parsed_args: argparse.Namespace) -> common.Report:
         # The plugin's client (plugin.make_client): the sdk compute proxy.
         compute = getattr(self.app.client_manager, 'migrate_plus')
-        self._gateway = gateway = gw.NovaGateway(compute)
+        gateway = gw.NovaGateway(compute)
         quiet = common.is_quiet(self.app, parsed_args)
         reporter = progress.StderrProgress(self.app.stderr, quiet=quiet)
-        try:
-            server = gateway.find_server(parsed_args.server)
-            if parsed_args.start:
-                target, after_id = self._start(gateway, server, parsed_args)
-            else:
-                target, after_id = self._attach(gateway, server, parsed_args)
-        except gw.MicroversionError:
-            raise
-        except gw.NovaError as exc:
-            raise exceptions.CommandError(str(exc))
-
         loop = follower.Follower(
             gateway, reporter, interval=parsed_args.interval,
             timeout=parsed_args.timeout,
             abort_on_timeout=parsed_args.abort_on_timeout)
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        f: ty.Optional[step.Follow] = None
         try:
-            outcome = loop.follow(target, after_id)
+            server = gateway.find_server(parsed_args.server)
+            if parsed_args.start:
+                f = self._start(gateway, loop, server, parsed_args)
+            else:
+                f = self._attach(gateway, server, parsed_args)
+            outcome = loop.follow(f)
         except KeyboardInterrupt:
-            outcome = self._interrupted(loop, target, reporter, parsed_args)
-        except gw.NovaError as exc:
-            reporter.close()
+            if f is None:
+                raise
+            outcome = self._interrupted(loop, f, reporter, parsed_args)
+        except model.MicroversionError:
+            raise
+        except model.NovaError as exc:
             raise exceptions.CommandError(str(exc))
         finally:
             signal.signal(signal.SIGTERM, previous)
-        reporter.close()
-        self._exit_code = exit_codes.for_result(outcome.result)
-        return COLUMNS, common.shell_safe(
-            parsed_args, outcome_row(outcome, target.source))
+            reporter.close()
+        assert f is not None  # noqa: S101 (set, or we re-raised)
+        if outcome.result == model.Result.NOT_STARTED:
+            outcome.result = model.Result.FAILED
+            outcome.message += ('; nothing is in progress: it is safe to '
+                                'run it again')
+        return common.Report(COLUMNS, common.shell_safe(
+            parsed_args, outcome_row(outcome, f.source)),
+            exit_codes.for_result(outcome.result))
 
-    def _start(self, gateway: gw.NovaGateway, server: verdict.Server,
-               args: argparse.Namespace
-               ) -> ty.Tuple[verdict.Target, int]:
+    def _start(self, gateway: gw.NovaGateway, loop: follower.Follower,
+               server: model.Server,
+               args: argparse.Namespace) -> step.Follow:
         if args.host:
             gateway.require('2.30' if args.live_migration else '2.56',
                             '--host with %s migration' % (
                                 'a live' if args.live_migration else 'a cold'))
             hosts = gateway.compute_hosts()
             if args.host not in hosts:
-                raise gw.NovaError('Compute host %r not found; compute hosts: '
-                                   '%s' % (args.host, ', '.join(hosts)))
+                raise model.NovaError('Compute host %r not found; compute '
+                                      'hosts: %s' % (args.host,
+                                                     ', '.join(hosts)))
             if args.host == server.host:
-                raise gw.NovaError('Server %s is already on host %s.' % (
+                raise model.NovaError('Server %s is already on host %s.' % (
                     server.id, args.host))
         block: ty.Optional[bool] = None
         if args.block_migration:
             block = True
         elif args.shared_migration:
             block = False
-        newest = gateway.newest_migration(server.id)
-        gateway.start_migration(server.id, live=args.live_migration,
-                                host=args.host, block_migration=block)
-        target = verdict.Target(
+        f = step.Follow(
             server_id=server.id, source=server.host,
             original_status=server.status, goal=_goal(args),
-            kind=verdict.LIVE if args.live_migration else verdict.COLD)
-        return target, newest.id if newest else 0
+            kind=model.Kind.LIVE if args.live_migration else model.Kind.COLD,
+            server=server)
+        loop.start(f, live=args.live_migration, host=args.host,
+                   block_migration=block)
+        return f
 
-    def _attach(self, gateway: gw.NovaGateway, server: verdict.Server,
-                args: argparse.Namespace
-                ) -> ty.Tuple[verdict.Target, int]:
+    def _attach(self, gateway: gw.NovaGateway, server: model.Server,
+                args: argparse.Namespace) -> step.Follow:
         records = gateway.migrations(server.id)
         if args.migration is not None:
             wanted = args.migration
             chosen = next((m for m in records if str(m.id) == wanted
                            or m.uuid == wanted), None)
             if chosen is None:
-                raise gw.NovaError(
+                raise model.NovaError(
                     'Migration %s does not belong to server %s; its '
                     'migrations: %s' % (wanted, server.id, ', '.join(
                         str(m.id) for m in records) or 'none'))
-            return self._target(server, chosen, args), 0
+            return self._follow(server, chosen, args)
         newest = records[0] if records else None
-        if newest is not None and verdict.in_progress(server, newest):
-            return self._target(server, newest, args), 0
-        if server.task_state in verdict.MIGRATING_TASK_STATES:
+        if newest is not None and verdict.in_progress(newest):
+            return self._follow(server, newest, args)
+        if newest is not None and newest.type not in \
+                model.MIGRATION_TYPES and \
+                newest.status not in model.FINAL_STATUSES:
+            raise model.NovaError(
+                'Server %s has a %s in progress (migration %s, %s), not a '
+                'migration: watch follows migrations only.' % (
+                    server.id, newest.type, newest.id, newest.status))
+        if server.task_state in model.MIGRATING_TASK_STATES:
             # Just accepted: its record is not there yet.
-            target = verdict.Target(server_id=server.id, source=server.host,
-                                    original_status=None, goal=_goal(args))
-            return target, newest.id if newest else 0
+            return step.Follow(server_id=server.id, source=server.host,
+                               original_status=None, goal=_goal(args),
+                               baseline_id=newest.id if newest else 0,
+                               server=server)
         if newest is None:
-            raise gw.NovaError('Server %s has no migration in progress and '
-                               'has never been migrated. Start one with '
-                               '--start.' % server.id)
-        raise gw.NovaError(
+            raise model.NovaError('Server %s has no migration in progress '
+                                  'and has never been migrated. Start one '
+                                  'with --start.' % server.id)
+        raise model.NovaError(
             'Server %s has no migration in progress. The newest is migration '
             '%s (%s, %s, %s -> %s, created %s); to report on it: --migration '
             '%s' % (server.id, newest.id, newest.type, newest.status,
                     newest.source, newest.dest, newest.created_at, newest.id))
 
     @staticmethod
-    def _target(server: verdict.Server, migration: verdict.Migration,
-                args: argparse.Namespace) -> verdict.Target:
-        return verdict.Target(server_id=server.id, source=migration.source,
-                              original_status=None, goal=_goal(args),
-                              kind=migration.kind,
-                              migration_id=migration.id)
+    def _follow(server: model.Server, migration: model.Migration,
+                args: argparse.Namespace) -> step.Follow:
+        return step.Follow(server_id=server.id, source=migration.source,
+                           original_status=None, goal=_goal(args),
+                           kind=migration.kind, migration_id=migration.id,
+                           server=server)
 
-    def _interrupted(self, loop: follower.Follower, target: verdict.Target,
+    def _interrupted(self, loop: follower.Follower, f: step.Follow,
                      reporter: progress.StderrProgress,
                      args: argparse.Namespace) -> follower.Outcome:
         reporter.close()
-        again = 'openstack server migrate watch %s' % target.server_id
-        if target.migration_id is not None:
-            again += ' --migration %s' % target.migration_id
+        again = 'openstack server migrate watch %s' % f.server_id
+        if f.migration_id is not None:
+            again += ' --migration %s' % f.migration_id
         if args.confirm:
             again += ' --confirm'
         elif args.revert:
@@ -281,16 +291,15 @@ class WatchMigration(command.ShowOne):
         text = ('Interrupted: the migration goes on in Nova. Follow it '
                 'again with: %s' % again)
         reporter.message(text)
-        return loop.outcome_so_far(verdict.Result.INTERRUPTED, target,
-                                   loop.elapsed(), text)
+        return loop.outcome(model.Result.INTERRUPTED, f, text)
 
 
-def _goal(args: argparse.Namespace) -> verdict.Goal:
+def _goal(args: argparse.Namespace) -> model.Goal:
     if args.confirm:
-        return verdict.Goal.CONFIRM
+        return model.Goal.CONFIRM
     if args.revert:
-        return verdict.Goal.REVERT
-    return verdict.Goal.MIGRATE
+        return model.Goal.REVERT
+    return model.Goal.MIGRATE
 
 
 def _interrupt(signum: int, frame: ty.Any) -> None:

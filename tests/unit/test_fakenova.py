@@ -319,8 +319,9 @@ class TestApi(FakeNovaTestCase):
 
     def test_names_are_case_insensitive_regexes(self):
         self.fake.add_server('VM1')
-        e = self.assertRaises(gw.NovaError, self.gateway.find_server, 'vm1')
-        self.assertIn('More than one server is named', str(e))
+        found = self.gateway._get('/servers/detail', params={
+            'name': '^vm1$', 'all_tenants': 1})['servers']
+        self.assertEqual(['VM1', 'vm1'], sorted(s['name'] for s in found))
 
     def test_hidden_hosts(self):
         fake = fakenova.FakeNova(hide_hosts=True)

@@ -10,8 +10,13 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+import datetime
+from unittest import mock
+
 from keystoneauth1 import exceptions as ksa_exc
+import requests
 import testtools
+from urllib3 import exceptions as urllib3_exc
 
 from osc_migrate_plus import gateway as gw
 from tests.unit import fakes
@@ -84,6 +89,23 @@ class TestReads(testtools.TestCase):
         params = self.nova.requests[-1][2]
         self.assertEqual('^web\\.1$', params['name'])
         self.assertEqual(1, params['all_tenants'])
+
+    def test_exact_name_only(self):
+        # MySQL matches the name regex case-insensitively.
+        self.nova.route('GET', '/servers/detail', fakes.response(
+            200, {'servers': [fakes.server_doc('s8', 'WEB'),
+                              fakes.server_doc('s9', 'web')]}))
+        self.assertEqual('s9', self.gateway.find_server('web').id)
+        self.assertRaises(gw.NotFound, self.gateway.find_server, 'Web')
+
+    def test_hidden_host_is_told_from_no_host(self):
+        doc = fakes.server_doc()
+        del doc['OS-EXT-SRV-ATTR:host']  # what Nova's policy does
+        hidden = gw.NovaGateway._server(doc)
+        self.assertEqual((None, True), (hidden.host, hidden.host_hidden))
+        shelved = gw.NovaGateway._server(fakes.server_doc(
+            status='SHELVED_OFFLOADED', host=None))
+        self.assertEqual((None, False), (shelved.host, shelved.host_hidden))
 
     def test_ambiguous_name_lists_ids(self):
         self.nova.route('GET', '/servers/detail', fakes.response(
@@ -218,3 +240,73 @@ class TestWrites(testtools.TestCase):
         self.gateway.abort('s1', 4)
         self.assertEqual([('DELETE', '/servers/s1/migrations/4', None)],
                          self.nova.writes())
+
+
+def _wrapped(exc):
+    """An exception as keystoneauth raises it: the cause in its context."""
+    try:
+        try:
+            raise exc
+        except requests.exceptions.RequestException:
+            raise ksa_exc.ConnectFailure('Unable to establish connection')
+    except ksa_exc.ConnectFailure as outer:
+        return outer
+
+
+class TestLostAnswers(testtools.TestCase):
+    """Which failures may hide a request Nova carried out."""
+
+    def setUp(self):
+        super().setUp()
+        self.nova = fakes.FakeCompute()
+        self.gateway = gw.NovaGateway(self.nova.proxy)
+
+    def failure(self, answer):
+        self.nova.route('POST', '/servers/s1/action', answer)
+        return self.assertRaises(gw.Transient, self.gateway.confirm, 's1')
+
+    def test_gateway_timeouts_and_resets_may_have_been_applied(self):
+        for answer in (fakes.nova_error(504, 'timeout', 'POST'),
+                       fakes.nova_error(502, 'bad gateway', 'POST'),
+                       fakes.nova_error(500, 'boom', 'POST'),
+                       _wrapped(requests.exceptions.ConnectionError(
+                           urllib3_exc.ProtocolError(
+                               'Connection aborted.',
+                               ConnectionResetError(104, 'reset')))),
+                       ksa_exc.ConnectTimeout('Request timed out')):
+            self.assertTrue(self.failure(answer).maybe_applied, answer)
+
+    def test_never_connected_or_503_was_not(self):
+        refused = requests.exceptions.ConnectionError(
+            urllib3_exc.MaxRetryError(None, '/',
+                                      urllib3_exc.NewConnectionError(
+                                          None, 'Connection refused')))
+        for answer in (fakes.nova_error(503, 'unavailable', 'POST'),
+                       _wrapped(refused)):
+            self.assertFalse(self.failure(answer).maybe_applied, answer)
+
+
+class TestNovaClock(testtools.TestCase):
+
+    def test_from_the_date_of_novas_answers_never_the_clients(self):
+        nova = fakes.FakeCompute()
+        answer = fakes.response(200, {'server': fakes.server_doc()})
+        # Nova's clock is an hour behind ours.
+        answer.headers['Date'] = 'Mon, 30 Nov 2026 03:00:00 GMT'
+        nova.route('GET', '/servers/s1', answer)
+        gateway = gw.NovaGateway(nova.proxy)
+        self.assertIsNone(gateway.nova_now())
+        with mock.patch('time.monotonic', return_value=100.0):
+            gateway.get_server('s1')
+        with mock.patch('time.monotonic', return_value=107.5):
+            now = gateway.nova_now()
+        self.assertEqual(datetime.datetime(2026, 11, 30, 3, 0, 7, 500000,
+                                           tzinfo=datetime.timezone.utc),
+                         now)
+
+    def test_a_proxy_joining_two_dates(self):
+        self.assertEqual(
+            datetime.datetime(2026, 11, 30, 3, tzinfo=datetime.timezone.utc),
+            gw._parse_date('Mon, 30 Nov 2026 03:00:00 GMT, Mon, 30 Nov 2026 '
+                           '03:00:01 GMT'))
+        self.assertIsNone(gw._parse_date('soon'))

@@ -90,7 +90,8 @@ class TestJournal(testtools.TestCase):
         journal.event('c', 'migration', migration_id=10)
         journal.event('c', 'verdict', result='confirmed')
         journal.event('d', 'submitting')
-        journal.event('d', 'submit-failed', message='HTTP 409')
+        journal.event('d', 'submit-failed', message='HTTP 409',
+                      refused=True)
         state = j.replay(self.path)
         self.assertFalse(state.torn)
         got = {sid: (s.state, s.migration_id, s.result)
@@ -103,7 +104,46 @@ class TestJournal(testtools.TestCase):
         self.assertEqual(3, state.servers['a'].baseline_id)
         self.assertEqual(1, state.servers['d'].attempts)
 
-    def test_torn_last_line_tolerated_and_cut_on_reopen(self):
+    def test_lost_answers(self):
+        journal = self.make()
+        journal.event('a', 'submitting', baseline_id=4)
+        journal.event('a', 'submit-unanswered', message='HTTP 504')
+        # Written by versions that did not tell a refusal from a lost
+        # answer: Nova may still carry it out.
+        journal.event('b', 'submitting', baseline_id=2)
+        journal.event('b', 'submit-failed', message='HTTP 504')
+        journal.event('c', 'submitting', baseline_id=2)
+        journal.event('c', 'submit-unanswered', message='reset')
+        journal.event('c', 'not-taken', message='nothing in Nova')
+        journal.event('d', 'submitting', baseline_id=5)
+        journal.event('d', 'submit-unanswered', message='reset')
+        journal.event('d', 'taken')
+        journal.event('d', 'migration', migration_id=6)
+        state = j.replay(self.path)
+        got = {sid: (s.state, s.baseline_id, s.migration_id)
+               for sid, s in state.servers.items()}
+        self.assertEqual({'a': (j.UNCERTAIN, 4, None),
+                          'b': (j.UNCERTAIN, 2, None),
+                          'c': (j.PLANNED, 2, None),
+                          'd': (j.SUBMITTED, 5, 6)}, got)
+
+    def test_adopted_keeps_its_baseline_and_verdicts_their_message(self):
+        journal = self.make()
+        journal.event('a', 'adopted', migration_id=None, baseline_id=7)
+        journal.event('b', 'submitting', baseline_id=1)
+        journal.event('b', 'submitted')
+        journal.event('b', 'verdict', result='timeout', message='timed out',
+                      migration_id=3)
+        state = j.replay(self.path).servers
+        self.assertEqual((j.SUBMITTED, 7, None), (
+            state['a'].state, state['a'].baseline_id, state['a'].migration_id))
+        self.assertEqual((j.FINISHED, 'timeout', 'timed out', 3, 1), (
+            state['b'].state, state['b'].result, state['b'].message,
+            state['b'].migration_id, state['b'].baseline_id))
+        self.assertEqual(j.SUBMITTED, j.REOPENED['timeout'])
+        self.assertEqual(j.PLANNED, j.REOPENED['not-started'])
+
+    def test_torn_last_line_tolerated_and_cut_before_appending(self):
         journal = self.make()
         journal.event('a', 'submitted', migration_id=1)
         journal.close()
@@ -113,6 +153,10 @@ class TestJournal(testtools.TestCase):
         self.assertTrue(state.torn)
         self.assertEqual(j.SUBMITTED, state.servers['a'].state)
         journal = j.Journal.reopen(self.path)
+        with open(self.path, 'rb') as f:
+            torn = f.read()
+        self.assertTrue(torn.endswith(b'"eve'))  # reopening changes nothing
+        journal.cut_torn()
         journal.event('a', 'verdict', result='migrated')
         journal.close()
         self.assertEqual(3, len(self.lines()))  # parses line by line

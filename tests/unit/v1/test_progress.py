@@ -15,11 +15,11 @@ import re
 
 import testtools
 
-from osc_migrate_plus.engine import verdict as v
-from osc_migrate_plus import progress
+from osc_migrate_plus import model
+from osc_migrate_plus.v1 import progress
 
-SERVER = v.Server('sid', 'web', 'RESIZE', 'resize_migrating', 'c1')
-LIVE = v.Migration(3, 'u', 'live-migration', 'running', 'c1', 'c2')
+SERVER = model.Server('sid', 'web', 'RESIZE', 'resize_migrating', 'c1')
+LIVE = model.Migration(3, 'u', 'live-migration', 'running', 'c1', 'c2')
 
 
 class TestProgress(testtools.TestCase):
@@ -62,8 +62,8 @@ class TestProgress(testtools.TestCase):
 
     def test_tenant_names_cannot_drive_the_terminal(self):
         out = io.StringIO()
-        evil = v.Server('sid', 'x\n\x1b[2J$(touch pwned)', 'ACTIVE', None,
-                        'c1')
+        evil = model.Server('sid', 'x\n\x1b[2J$(touch pwned)', 'ACTIVE',
+                            None, 'c1')
         progress.StderrProgress(out, tty=False).phase(evil, None, 'x', 0)
         line = out.getvalue()
         self.assertEqual(1, line.count('\n'))

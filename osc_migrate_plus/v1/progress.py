@@ -21,7 +21,7 @@ import datetime
 import re
 import typing as ty
 
-from osc_migrate_plus.engine import verdict
+from osc_migrate_plus import model
 
 _UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f]')
 
@@ -36,13 +36,13 @@ def is_tty(stream: ty.Any) -> bool:
     return bool(isatty and isatty())
 
 
-def _label(server: verdict.Server) -> str:
+def _label(server: model.Server) -> str:
     return '%s (%s)' % (safe(server.name), server.id) if server.name \
         else server.id
 
 
-def _hosts(server: verdict.Server,
-           migration: ty.Optional[verdict.Migration]) -> str:
+def _hosts(server: model.Server,
+           migration: ty.Optional[model.Migration]) -> str:
     if migration is None:
         return 'on %s' % safe(server.host)
     return '%s -> %s' % (safe(migration.source), safe(migration.dest or '?'))
@@ -93,15 +93,15 @@ class StderrProgress:
             self.stream.write('\r\x1b[K')
             self._line_open = False
 
-    def phase(self, server: verdict.Server,
-              migration: ty.Optional[verdict.Migration], phase: str,
+    def phase(self, server: model.Server,
+              migration: ty.Optional[model.Migration], phase: str,
               elapsed: float) -> None:
         if not self.tty:
             self._write_line('%s: %s (%s, %ds)' % (
                 _label(server), phase, _hosts(server, migration), elapsed))
 
-    def tick(self, server: verdict.Server,
-             migration: ty.Optional[verdict.Migration], phase: str,
+    def tick(self, server: model.Server,
+             migration: ty.Optional[model.Migration], phase: str,
              elapsed: float, progress: ty.Optional[dict]) -> None:
         if not self.tty or self.quiet:
             return
@@ -112,7 +112,7 @@ class StderrProgress:
         self.stream.flush()
         self._line_open = True
 
-    def note(self, server: verdict.Server, text: str) -> None:
+    def note(self, server: model.Server, text: str) -> None:
         self._write_line('%s: %s' % (_label(server), safe(text)))
 
     def message(self, text: str) -> None:

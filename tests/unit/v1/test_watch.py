@@ -19,30 +19,25 @@ from unittest import mock
 from osc_lib import exceptions
 import testtools
 
-from osc_migrate_plus.engine import verdict
-from osc_migrate_plus import exit_codes
+from osc_migrate_plus import model
+from osc_migrate_plus.v1 import exit_codes
 from osc_migrate_plus.v1 import watch
-from tests.unit import fakes
+from tests.unit import fakenova
 
 
 class WatchTestCase(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.nova = fakes.FakeCompute()
+        self.nova = fakenova.FakeNova()
+        self.useFixture(self.nova.client_time())
         self.app = mock.Mock()
         self.app.stdout = io.StringIO()
         self.app.stderr = io.StringIO()
         self.app.options.verbose_level = 1
         self.app.client_manager.migrate_plus = self.nova.proxy
         self.cmd = watch.WatchMigration(self.app, None)
-        self.sleep = self.useFixture_sleep()
-
-    def useFixture_sleep(self):  # noqa: N802
-        patcher = mock.patch('time.sleep')
-        sleep = patcher.start()
-        self.addCleanup(patcher.stop)
-        return sleep
+        self.sid = self.nova.add_server('vm')
 
     def parse(self, *args):
         return self.cmd.get_parser('openstack server migrate watch'
@@ -51,19 +46,12 @@ class WatchTestCase(testtools.TestCase):
     def run_cmd(self, *args):
         return self.cmd.run(self.parse(*args))
 
-    def script(self, server_docs, migration_docs, first_migration=None):
-        """Polls see the server and newest-migration documents in order."""
-        self.nova.route('GET', '/servers/detail', fakes.response(
-            200, {'servers': [fakes.server_doc()]}))
-        self.nova.route('GET', '/servers/s1', [
-            fakes.response(200, {'server': d}) for d in server_docs])
-        pages = [fakes.response(200, {'migrations': [d] if d else []})
-                 for d in migration_docs]
-        if first_migration is not None:
-            pages.insert(0, fakes.response(
-                200, {'migrations': [first_migration]}))
-        self.nova.route('GET', '/os-migrations', pages)
-        self.nova.route('POST', '/servers/s1/action', fakes.response(202))
+    def result(self):
+        return json.loads(self.app.stdout.getvalue())
+
+    def writes(self):
+        return [(m, extra) for _, m, _, extra in self.nova.requests
+                if m != 'GET']
 
 
 class TestParser(WatchTestCase):
@@ -97,6 +85,7 @@ class TestParser(WatchTestCase):
             ('vm', '--start', '--live-migration', '--revert'):
                 'cannot be reverted',
             ('vm', '--start', '--migration', '4'): 'cannot be combined',
+            ('vm', '--migration', 'abc'): 'takes a migration ID',
         }
         for args, text in cases.items():
             self.app.stderr = io.StringIO()
@@ -108,121 +97,122 @@ class TestParser(WatchTestCase):
 class TestRun(WatchTestCase):
 
     def test_start_confirm_cold(self):
-        before = fakes.migration_doc(1, 'confirmed')  # an old one
-        self.script(
-            [fakes.server_doc(status='RESIZE',
-                              task_state='resize_migrating'),
-             fakes.server_doc(status='VERIFY_RESIZE', host='compute2'),
-             fakes.server_doc(status='ACTIVE', host='compute2')],
-            [fakes.migration_doc(2, 'migrating'),
-             fakes.migration_doc(2, 'finished'),
-             fakes.migration_doc(2, 'confirmed')],
-            first_migration=before)
+        # An old migration first: never taken for the new one.
+        self.nova.start_elsewhere(self.sid)
+        self.nova.settle()
+        self.nova.auto_confirm(self.sid)
+        self.nova.settle()
+        source = self.nova.server(self.sid)['OS-EXT-SRV-ATTR:host']
         rc = self.run_cmd('-f', 'json', 'vm', '--start', '--confirm')
         self.assertEqual(0, rc)
-        out = json.loads(self.app.stdout.getvalue())
+        out = self.result()
         self.assertEqual(list(watch.COLUMNS), list(out))
-        self.assertEqual(('confirmed', 'ACTIVE', 'compute1', 'compute2', 2,
-                          'migration', 'confirmed', 4.5),
+        new = self.nova.records(self.sid)[0]
+        self.assertNotEqual(source, new['dest_compute'])
+        self.assertEqual(('confirmed', 'ACTIVE', source,
+                          new['dest_compute'], new['id'], 'migration',
+                          'confirmed'),
                          (out['Result'], out['Status'], out['Source Host'],
                           out['Destination Host'], out['Migration ID'],
-                          out['Migration Type'], out['Migration Status'],
-                          out['Duration']))
-        self.assertEqual([('POST', '/servers/s1/action', {'migrate': None}),
-                          ('POST', '/servers/s1/action',
-                           {'confirmResize': None})], self.nova.writes())
+                          out['Migration Type'], out['Migration Status']))
+        self.assertEqual(2, new['id'])
+        self.assertGreater(out['Duration'], 0)
+        self.assertEqual([('POST', 'migrate'), ('POST', 'confirmResize')],
+                         self.writes())
         # Progress went to stderr, nothing but the result to stdout.
         self.assertIn('verify_resize', self.app.stderr.getvalue())
 
     def test_value_column_prints_exactly_the_result(self):
-        self.script([fakes.server_doc(status='VERIFY_RESIZE',
-                                      host='compute2')],
-                    [fakes.migration_doc(2, 'finished')])
+        self.nova.start_elsewhere(self.sid)
+        self.nova.settle()
         rc = self.run_cmd('-f', 'value', '-c', 'Result', 'vm')
         self.assertEqual(0, rc)
         self.assertEqual('migrated\n', self.app.stdout.getvalue())
 
     def test_failure_exit_1_with_reason(self):
-        self.script([fakes.server_doc(status='ACTIVE')],
-                    [fakes.migration_doc(2, 'pre-migrating'),
-                     fakes.migration_doc(2, 'error')],
-                    first_migration=fakes.migration_doc(1, 'confirmed'))
-        self.nova.route('GET', '/servers/s1/os-instance-actions',
-                        fakes.response(200, {'instanceActions': [
-                            {'action': 'migrate', 'request_id': 'r',
-                             'message': 'No valid host was found. '}]}))
-        self.nova.route('GET', '/servers/s1/os-instance-actions/r',
-                        fakes.response(200, {'instanceAction': {
-                            'events': []}}))
+        self.nova.fail_migrations(servers=[self.sid],
+                                  message='No valid host was found. ')
         rc = self.run_cmd('-f', 'json', 'vm', '--start')
         self.assertEqual(exit_codes.FAILURE, rc)
-        out = json.loads(self.app.stdout.getvalue())
+        out = self.result()
         self.assertEqual('failed', out['Result'])
         self.assertIn('No valid host was found', out['Message'])
 
     def test_timeout_exit_3(self):
-        self.script([fakes.server_doc(status='RESIZE',
-                                      task_state='resize_migrating')],
-                    [fakes.migration_doc(2, 'migrating')])
-        clock = iter(range(0, 100000, 7))
-        with mock.patch('time.monotonic', lambda: next(clock)):
-            rc = self.run_cmd('-f', 'json', 'vm', '--timeout', '20')
+        self.nova.timing['cold_duration'] = 1000
+        rc = self.run_cmd('-f', 'json', 'vm', '--start', '--timeout', '20')
         self.assertEqual(exit_codes.TIMEOUT, rc)
-        self.assertEqual('timeout',
-                         json.loads(self.app.stdout.getvalue())['Result'])
+        self.assertEqual('timeout', self.result()['Result'])
 
     def test_interrupt_exit_130_says_how_to_resume(self):
-        self.script([fakes.server_doc(status='RESIZE',
-                                      task_state='resize_migrating')],
-                    [fakes.migration_doc(2, 'migrating')])
-        self.sleep.side_effect = KeyboardInterrupt
-        clock = iter(range(0, 100000, 5))
-        with mock.patch('time.monotonic', lambda: next(clock)):
-            rc = self.run_cmd('-f', 'json', 'vm', '--confirm')
+        self.nova.timing['cold_duration'] = 1000
+
+        def interrupt():
+            if self.nova.records(self.sid):
+                raise KeyboardInterrupt()
+        self.nova.sleep_hooks.append(interrupt)
+        rc = self.run_cmd('-f', 'json', 'vm', '--start', '--confirm')
         self.assertEqual(exit_codes.INTERRUPTED, rc)
-        out = json.loads(self.app.stdout.getvalue())
+        out = self.result()
         self.assertEqual('interrupted', out['Result'])
         self.assertGreater(out['Duration'], 0)
         self.assertIn('goes on in Nova', self.app.stderr.getvalue())
-        self.assertIn('openstack server migrate watch s1 --migration 2 '
-                      '--confirm', self.app.stderr.getvalue())
+        self.assertIn('openstack server migrate watch %s --migration 1 '
+                      '--confirm' % self.sid, self.app.stderr.getvalue())
 
     def test_nothing_in_progress_names_the_newest(self):
-        self.script([fakes.server_doc()], [fakes.migration_doc(
-            9, 'confirmed')])
+        self.nova.start_elsewhere(self.sid, live=True)
+        self.nova.settle()
         e = self.assertRaises(exceptions.CommandError, self.run_cmd, 'vm')
         self.assertIn('no migration in progress', str(e))
-        self.assertIn('--migration 9', str(e))
-        self.assertEqual([], self.nova.writes())
+        self.assertIn('--migration 1', str(e))
+        self.assertEqual([], self.writes())
+
+    def test_reporting_on_a_named_older_migration(self):
+        self.nova.start_elsewhere(self.sid, live=True)
+        self.nova.settle()
+        rc = self.run_cmd('-f', 'json', 'vm', '--migration', '1')
+        self.assertEqual(0, rc)
+        self.assertEqual(('migrated', 1), (self.result()['Result'],
+                                           self.result()['Migration ID']))
+
+    def test_a_resize_is_not_a_migration(self):
+        self.nova.resize(self.sid)
+        self.nova.settle()
+        e = self.assertRaises(exceptions.CommandError, self.run_cmd, 'vm',
+                              '--confirm')
+        self.assertIn('has a resize in progress', str(e))
+        self.assertEqual([], self.writes())
 
     def test_migration_of_another_server(self):
-        self.script([fakes.server_doc()], [fakes.migration_doc(3)])
         e = self.assertRaises(exceptions.CommandError, self.run_cmd, 'vm',
                               '--migration', '77')
-        self.assertIn('does not belong to server s1', str(e))
+        self.assertIn('does not belong to server %s' % self.sid, str(e))
 
     def test_unknown_target_host_changes_nothing(self):
-        self.script([fakes.server_doc()], [None])
-        self.nova.route('GET', '/os-services', fakes.response(200, {
-            'services': [{'host': 'compute1'}, {'host': 'compute2'}]}))
         e = self.assertRaises(exceptions.CommandError, self.run_cmd, 'vm',
                               '--start', '--host', 'nosuch')
-        self.assertIn('compute1, compute2', str(e))
-        self.assertEqual([], self.nova.writes())
+        self.assertIn('compute1, compute2, compute3', str(e))
+        self.assertEqual([], self.writes())
 
     def test_explicit_microversion_too_low(self):
-        self.nova = fakes.FakeCompute(default_microversion='2.53')
-        self.app.client_manager.migrate_plus = self.nova.proxy
+        self.nova.proxy.default_microversion = '2.53'
         rc = self.run_cmd('vm', '--start', '--host', 'compute2')
         self.assertEqual(exit_codes.USAGE, rc)
         self.assertIn('2.59 or greater', self.app.stderr.getvalue())
-        self.assertEqual([], self.nova.writes())
+        self.assertEqual([], self.writes())
+
+    def test_cloud_too_old_is_not_a_usage_error(self):
+        self.nova = fakenova.FakeNova(max_microversion='2.53')
+        self.app.client_manager.migrate_plus = self.nova.proxy
+        rc = self.run_cmd('vm', '--start')
+        self.assertEqual(exit_codes.FAILURE, rc)
+        self.assertIn('up to 2.53', self.app.stderr.getvalue())
 
     def test_quiet_from_osc_global_option(self):
         self.app.options.verbose_level = 0
-        self.script([fakes.server_doc(status='VERIFY_RESIZE',
-                                      host='compute2')],
-                    [fakes.migration_doc(2, 'finished')])
+        self.nova.start_elsewhere(self.sid)
+        self.nova.settle()
         self.assertEqual(0, self.run_cmd('vm'))
         self.assertEqual('', self.app.stderr.getvalue())
 
@@ -232,6 +222,10 @@ class TestExitCodes(testtools.TestCase):
     def test_every_result_has_a_code(self):
         expected = {'migrated': 0, 'confirmed': 0, 'reverted': 0,
                     'failed': 1, 'timeout': 3, 'aborted': 3,
-                    'interrupted': 130}
+                    'interrupted': 130, 'deleted': 1, 'skipped': 1}
         self.assertEqual(expected, {r.value: exit_codes.for_result(r)
-                                    for r in verdict.Result})
+                                    for r in model.Result
+                                    if r.value in expected})
+        # Batch-only results never reach watch's table.
+        for r in (model.Result.PLANNED, model.Result.NOT_STARTED):
+            self.assertRaises(KeyError, exit_codes.for_result, r)

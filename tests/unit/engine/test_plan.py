@@ -13,11 +13,13 @@
 import testtools
 
 from osc_migrate_plus.engine import plan
-from osc_migrate_plus.engine import verdict as v
+from osc_migrate_plus.engine import selection
+from osc_migrate_plus import model
 
 
-def srv(status='ACTIVE', host='c1', task_state=None):
-    return v.Server('sid', 'vm', status, task_state, host, 'p')
+def srv(status='ACTIVE', host='c1', task_state=None, hidden=False, sid='sid'):
+    return model.Server(sid, 'vm', status, task_state,
+                        None if hidden else host, 'p', host_hidden=hidden)
 
 
 class TestChooseMode(testtools.TestCase):
@@ -74,6 +76,15 @@ class TestPreflight(testtools.TestCase):
         self.assertEqual('live', item.mode)
         self.check(srv('VERIFY_RESIZE', host='c2'), verdict='adopt')
 
+    def test_hidden_host_is_not_no_host(self):
+        # Policy hides the host attribute: the server is on one all the
+        # same; the source host is checked where it can be.
+        self.assertEqual('cold', self.check(srv(hidden=True)).mode)
+        self.check(srv(hidden=True), source_host='c1')
+        self.check(srv(hidden=True), target_host='c1')
+        self.check(srv('SHELVED_OFFLOADED', hidden=True), verdict='skipped',
+                   reason='on no host')
+
     def test_unknown_mode(self):
         self.assertRaises(ValueError, plan.preflight, srv(), 'warp')
 
@@ -91,3 +102,29 @@ class TestServerList(testtools.TestCase):
         text = '# drain list\nweb-1\n\n  db-2   # primary\n#x\nuuid-3\n'
         self.assertEqual(['web-1', 'db-2', 'uuid-3'],
                          plan.parse_server_list(text))
+
+
+class TestSelectionWithHiddenHosts(testtools.TestCase):
+
+    def test_named_servers_cannot_be_vouched_for(self):
+        sel = selection.Selection(names=['a', 'b'], source_host='c1')
+        items = selection.plan_items([srv(sid='a', hidden=True),
+                                      srv(sid='b')], sel)
+        self.assertEqual(['skipped', 'planned'],
+                         [i.verdict for i in items])
+        self.assertIn('hidden by policy', items[0].reason)
+
+    def test_listed_by_host_are_on_it(self):
+        class Nova:
+            def compute_hosts(self):
+                return ['c1', 'c2']
+
+            def list_servers(self, host=None, project=None, status=None):
+                return [srv(sid='a', hidden=True)]
+
+        sel = selection.Selection(names=[], source_host='c1')
+        [server] = selection.select(Nova(), sel)
+        self.assertEqual(('c1', True), (server.host, server.host_hidden))
+        [item] = selection.plan_items([server], sel)
+        self.assertEqual(('planned', 'c1'), (item.verdict,
+                                             item.to_journal()['source']))

@@ -21,9 +21,13 @@ import datetime
 import typing as ty
 
 from osc_migrate_plus.engine import batch
-from osc_migrate_plus import progress
+from osc_migrate_plus import model
+from osc_migrate_plus.v1 import progress
 
-SUCCESS_RESULTS = ('migrated', 'confirmed')
+R = model.Result
+SUCCESS_RESULTS = (R.MIGRATED, R.CONFIRMED)
+# Neither moved nor failed.
+ASIDE = (R.SKIPPED, R.DELETED)
 
 
 def _clock(seconds: float) -> str:
@@ -38,11 +42,11 @@ def _clock(seconds: float) -> str:
 
 def counts(entries: ty.List[batch.Entry]) -> ty.Dict[str, int]:
     done = sum(1 for e in entries if e.result in SUCCESS_RESULTS)
-    skipped = sum(1 for e in entries if e.result == batch.SKIPPED)
-    failed = sum(1 for e in entries if e.state == 'done'
-                 and e.result not in SUCCESS_RESULTS + (batch.SKIPPED,))
-    inflight = sum(1 for e in entries if e.state == 'inflight')
-    queued = sum(1 for e in entries if e.state == 'queued')
+    skipped = sum(1 for e in entries if e.result in ASIDE)
+    failed = sum(1 for e in entries if e.state == batch.State.DONE
+                 and e.result not in SUCCESS_RESULTS + ASIDE)
+    inflight = sum(1 for e in entries if e.state == batch.State.INFLIGHT)
+    queued = sum(1 for e in entries if e.state == batch.State.QUEUED)
     return {'done': done, 'failed': failed, 'skipped': skipped,
             'inflight': inflight, 'queued': queued}
 
@@ -51,14 +55,11 @@ def summary(entries: ty.List[batch.Entry], elapsed: float) -> str:
     c = counts(entries)
     other: ty.Dict[str, int] = {}
     for e in entries:
-        if e.state == 'done' and e.result not in SUCCESS_RESULTS + (
-                batch.SKIPPED,):
-            key = e.result or "?"
+        if e.state == batch.State.DONE and e.result not in SUCCESS_RESULTS:
+            key = e.result.value if e.result else '?'
             other[key] = other.get(key, 0) + 1
     parts = ['%d of %d servers migrated' % (c['done'], len(entries))]
     parts += ['%d %s' % (n, r) for r, n in sorted(other.items())]
-    if c['skipped']:
-        parts.append('%d skipped' % c['skipped'])
     return '%s in %s' % (', '.join(parts), _clock(elapsed))
 
 
@@ -94,9 +95,9 @@ class BatchProgress:
 
     def event(self, entry: batch.Entry, text: str) -> None:
         failing = entry.result not in (None,) + SUCCESS_RESULTS
-        if self.quiet and not (entry.state == 'done' and failing):
+        if self.quiet and not (entry.state == batch.State.DONE and failing):
             return
-        server = entry.server or entry.item.server
+        server = entry.server
         self._line('%s (%s): %s' % (progress.safe(server.name),
                                     entry.server_id, progress.safe(text)))
 

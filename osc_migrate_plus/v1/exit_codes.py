@@ -12,7 +12,7 @@
 
 """The exit codes of both commands (documented in doc/source/user)."""
 
-from osc_migrate_plus.engine import verdict
+from osc_migrate_plus import model
 
 SUCCESS = 0
 FAILURE = 1      # failed, or an error: not found, 403, 409, ...
@@ -21,15 +21,18 @@ TIMEOUT = 3      # the deadline passed (aborted live migrations included)
 INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 _BY_RESULT = {
-    verdict.Result.MIGRATED: SUCCESS,
-    verdict.Result.CONFIRMED: SUCCESS,
-    verdict.Result.REVERTED: SUCCESS,
-    verdict.Result.FAILED: FAILURE,
-    verdict.Result.TIMEOUT: TIMEOUT,
-    verdict.Result.ABORTED: TIMEOUT,
-    verdict.Result.INTERRUPTED: INTERRUPTED,
+    model.Result.MIGRATED: SUCCESS,
+    model.Result.CONFIRMED: SUCCESS,
+    model.Result.REVERTED: SUCCESS,
+    model.Result.FAILED: FAILURE,
+    model.Result.TIMEOUT: TIMEOUT,
+    model.Result.ABORTED: TIMEOUT,
+    model.Result.INTERRUPTED: INTERRUPTED,
+    # The server is gone, or what was under way was not a migration.
+    model.Result.DELETED: FAILURE,
+    model.Result.SKIPPED: FAILURE,
 }
 
 
-def for_result(result: verdict.Result) -> int:
+def for_result(result: model.Result) -> int:
     return _BY_RESULT[result]

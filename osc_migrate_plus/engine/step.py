@@ -1,0 +1,370 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One server followed to a verdict: the step both commands share.
+
+Given one observation of a server and its migration records, ``Stepper.step``
+decides what comes next: wait, verify, confirm, revert, abort, or the
+verdict. It owns everything about following one server: which record is
+ours (newer than the baseline, then pinned), the state machine
+(``verdict.assess``), the wait for Nova to record why a migration failed,
+confirm and revert that tolerate races and lost answers, the start that
+never shows up, the request whose answer was lost, and the deadline.
+
+``watch`` and ``batch`` differ only in how they observe (per-server reads,
+or one bulk read for every server in flight) and in admission (limits and
+retries, batch only).
+"""
+
+import dataclasses
+import enum
+import typing as ty
+
+from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import verdict
+from osc_migrate_plus.engine import verify
+from osc_migrate_plus import model
+
+R = model.Result
+
+# After an answer that may have been lost (a reset, a timeout, a 502/504),
+# Nova may still carry the request out: nothing is sent again until Nova
+# has shown no sign of it (no newer record, no migrating task) this long.
+LOST_REPLY_WINDOW = 60.0
+# Accepted (202), yet no record and the server idle this long: the start
+# was lost in Nova (the conductor failed before it recorded anything).
+START_GRACE = 60.0
+# Refusals of a confirm/revert tolerated before giving up. 409 is a task
+# under way; 400 ("has not been resized") and 404 are what Nova answers when
+# it, or someone else, confirmed or reverted first: the next look tells.
+ACTION_CONFLICTS = 3
+RACE_STATUSES = (400, 404, 409)
+# Looks to wait for Nova to record why a migration failed (it marks the
+# record error before it finishes the instance-action event).
+EXPLAIN_POLLS = 3
+# After an abort, how long to wait for Nova to cancel.
+ABORT_GRACE = 60.0
+ABORTABLE = ('running',)
+ABORTABLE_265 = ('queued', 'preparing')
+HIDDEN_HOSTS = ('host names are hidden by policy: verdict from the '
+                'migration record and the server state')
+SUCCESS = (R.MIGRATED, R.CONFIRMED, R.REVERTED)
+
+
+class Start(str, enum.Enum):
+    """How the migration being followed came about."""
+
+    SENT = 'sent'            # Nova accepted our request (202)
+    UNCERTAIN = 'uncertain'  # our request's answer was lost
+    ADOPTED = 'adopted'      # found under way (or resumed)
+
+
+@dataclasses.dataclass
+class Follow:
+    """Everything known of one server being followed."""
+
+    server_id: str
+    source: ty.Optional[str]            # host before the migration
+    # ACTIVE / SHUTOFF / PAUSED before it; None when adopted under way.
+    original_status: ty.Optional[str]
+    goal: model.Goal = model.Goal.MIGRATE
+    kind: ty.Optional[model.Kind] = None  # once known
+    baseline_id: int = 0                # records up to this one are older
+    migration_id: ty.Optional[int] = None  # ours, pinned once seen
+    start: Start = Start.ADOPTED
+    start_at: float = 0.0               # monotonic
+    deadline: ty.Optional[float] = None
+    server: ty.Optional[model.Server] = None  # as last seen
+    migration: ty.Optional[model.Migration] = None
+    phase: str = ''
+    sent: ty.Optional[model.Action] = None  # confirm/revert sent
+    abort_sent: bool = False
+    explain_tries: int = 0
+    refusals: int = 0
+    verification: ty.Optional[verify.Verification] = None
+    verified: ty.Optional[verify.Outcome] = None
+
+    def evidence_due(self) -> ty.Optional[float]:
+        """When a fresh look at Nova can settle a start not yet seen."""
+        if self.migration is not None:
+            return None
+        wait = LOST_REPLY_WINDOW if self.start == Start.UNCERTAIN \
+            else START_GRACE
+        return self.start_at + wait
+
+    @property
+    def hosts_hidden(self) -> bool:
+        return bool((self.server is not None and self.server.host_hidden)
+                    or (self.migration is not None
+                        and self.migration.source is None))
+
+    def stop(self) -> None:
+        """The follow is over: a verify command still running goes too."""
+        if self.verification is not None:
+            self.verification.kill()
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """One look at a server in Nova."""
+
+    server: ty.Optional[model.Server] = None  # None: not changed
+    records: ty.Sequence[model.Migration] = ()  # its records in view
+    gone: bool = False    # the server no longer exists
+    fresh: bool = False   # read directly just now (not a bulk delta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    result: model.Result
+    message: str = ''
+
+
+class Listener(ty.Protocol):
+    def event(self, f: Follow, name: str, text: str,
+              **fields: ty.Any) -> None: ...
+
+
+def join(*parts: str) -> str:
+    return '; '.join(p for p in parts if p)
+
+
+class Stepper:
+    def __init__(self, nova: nova_api.Nova, listener: Listener,
+                 timeout: float = 3600.0, abort_on_timeout: bool = False,
+                 verify_command: ty.Optional[str] = None) -> None:
+        self.nova = nova
+        self.listener = listener
+        self.timeout = timeout
+        self.abort_on_timeout = abort_on_timeout
+        self.verify_command = verify_command
+
+    def begin(self, f: Follow, start: Start, now: float) -> None:
+        """The migration is ours to follow from ``now``."""
+        f.start, f.start_at = start, now
+        if f.deadline is None and self.timeout:
+            f.deadline = now + self.timeout
+
+    # -- the step ------------------------------------------------------------
+    def step(self, f: Follow, obs: Observation,
+             now: float) -> ty.Optional[Verdict]:
+        """Act on one observation; the verdict once there is one."""
+        if obs.gone or (obs.server is not None
+                        and obs.server.status == 'DELETED'):
+            return Verdict(R.DELETED, 'the server was deleted')
+        if obs.server is not None:
+            f.server = obs.server
+        taken = self._take_record(f, obs.records)
+        if taken is not None:
+            return taken
+        server = f.server
+        if server is None:  # never seen yet (a failed first read)
+            return self._deadline(f, now)
+        if f.start == Start.UNCERTAIN and (
+                f.migration is not None
+                or server.task_state in model.MIGRATING_TASK_STATES):
+            f.start = Start.SENT
+            self.listener.event(f, 'taken', 'Nova carried out the request '
+                                'whose answer was lost: following it')
+        a = verdict.assess(f, server, f.migration)
+        if a.phase != f.phase:
+            f.phase = a.phase
+            self.listener.event(f, 'phase', a.phase, phase=a.phase)
+        if a.result is not None:
+            return self._conclude(f, a, now)
+        if a.action is not None:
+            refused = self._act(f, a.action, now)
+            if refused is not None:
+                return refused
+        elif f.migration is None:
+            nothing = self._nothing_yet(f, server, obs, now)
+            if nothing is not None:
+                return nothing
+        return self._deadline(f, now)
+
+    def _take_record(self, f: Follow, records: ty.Sequence[model.Migration]
+                     ) -> ty.Optional[Verdict]:
+        """Find our record among those in view; pin it once seen."""
+        if f.migration_id is not None:
+            for record in records:
+                if record.id == f.migration_id:
+                    f.migration = record
+            return None
+        newer = [r for r in records if r.id > f.baseline_id]
+        if not newer:
+            return None
+        record = max(newer, key=lambda r: r.id)
+        f.migration, f.migration_id, f.kind = record, record.id, record.kind
+        self.listener.event(f, 'migration', 'migration %s (%s)' % (
+            record.id, record.type), migration_id=record.id)
+        if record.type not in model.MIGRATION_TYPES:
+            # Only adoption can meet one: a tenant's resize, an evacuation.
+            return Verdict(R.SKIPPED, 'a %s is under way (migration %s), '
+                           'not a migration: left to its owner'
+                           % (record.type, record.id))
+        return None
+
+    def _nothing_yet(self, f: Follow, server: model.Server,
+                     obs: Observation, now: float) -> ty.Optional[Verdict]:
+        """No record of ours: is it coming, or did nothing start?
+
+        Only a fresh look decides that nothing started: a bulk read that
+        does not mention the server says nothing about it.
+        """
+        due = f.evidence_due()
+        if not obs.fresh or due is None or now < due:
+            return None
+        if f.start == Start.UNCERTAIN:
+            if server.task_state in model.MIGRATING_TASK_STATES:
+                return None
+            return Verdict(R.NOT_STARTED,
+                           'Nova shows no migration %ds after the answer to '
+                           'the migrate request was lost: nothing was '
+                           'started' % LOST_REPLY_WINDOW)
+        if server.task_state is not None:
+            return None
+        f.explain_tries = EXPLAIN_POLLS  # no waiting: say what Nova has
+        return Verdict(R.FAILED, self._explain(f, (
+            'no migration record appeared within %ds and the server is '
+            'idle' % START_GRACE)) or '')
+
+    # -- verdicts ------------------------------------------------------------
+    def _conclude(self, f: Follow, a: verdict.Assessment,
+                  now: float) -> ty.Optional[Verdict]:
+        result = a.result
+        assert result is not None  # noqa: S101 (only called with one)
+        message = a.reason
+        if result == R.FAILED:
+            explained = self._explain(f, message)
+            if explained is None:
+                return None  # Nova is still recording why: next look
+            message = explained
+        elif result == R.MIGRATED and f.migration is not None and \
+                f.migration.kind == model.Kind.LIVE and self.verify_command:
+            outcome = self._verify(f, now)
+            if outcome is None:
+                return self._deadline(f, now)
+            if not outcome.passed:
+                return Verdict(R.FAILED, outcome.message)
+        elif result == R.MIGRATED:
+            message = ('left in VERIFY_RESIZE: confirm with openstack server '
+                       'migration confirm %s' % f.server_id)
+        elif result == R.REVERTED and f.verified is not None and \
+                not f.verified.passed:
+            message = 'reverted after failed verification: %s' % (
+                f.verified.message)
+        if result in SUCCESS and f.hosts_hidden:
+            message = join(message, HIDDEN_HOSTS)
+        return Verdict(result, message)
+
+    def _explain(self, f: Follow, message: str) -> ty.Optional[str]:
+        """The failure message with Nova's reason; None: ask next look."""
+        server = f.server or model.Server(f.server_id, '', '', None, None)
+        try:
+            reason = self.nova.explain(server, f.migration)
+        except model.NovaError as exc:
+            reason = '(could not read the reason: %s)' % exc
+        if reason is None:
+            f.explain_tries += 1
+            if f.explain_tries <= EXPLAIN_POLLS:
+                return None
+            reason = '(Nova has not recorded why)'
+        return '%s: %s' % (message, reason) if reason else message
+
+    # -- actions -------------------------------------------------------------
+    def _act(self, f: Follow, action: model.Action,
+             now: float) -> ty.Optional[Verdict]:
+        """Confirm or revert at VERIFY_RESIZE (verify first if asked)."""
+        if action == model.Action.CONFIRM and self.verify_command:
+            outcome = self._verify(f, now)
+            if outcome is None:
+                return None
+            if not outcome.passed:
+                f.goal = model.Goal.REVERT
+                action = model.Action.REVERT
+        try:
+            if action == model.Action.CONFIRM:
+                self.nova.confirm(f.server_id)
+            else:
+                self.nova.revert(f.server_id)
+        except model.Transient as exc:
+            # It may have been carried out: the next look tells, and a
+            # second one is refused harmlessly (a race status).
+            self.listener.event(f, 'retry', '%s got no answer, will look '
+                                'again: %s' % (action.value, exc))
+            return None
+        except model.NovaError as exc:
+            if exc.status in RACE_STATUSES and \
+                    f.refusals < ACTION_CONFLICTS:
+                f.refusals += 1
+                self.listener.event(f, 'retry', '%s refused, will look '
+                                    'again: %s' % (action.value, exc))
+                return None
+            return Verdict(R.FAILED, '%s refused: %s' % (action.value, exc))
+        f.sent = action
+        self.listener.event(f, action.value + '-sent', action.value + ' sent')
+        return None
+
+    def _verify(self, f: Follow, now: float) -> ty.Optional[verify.Outcome]:
+        """Start or check the verify command; its outcome once ended."""
+        if f.verified is not None:
+            return f.verified
+        if f.verification is None:
+            server = f.server
+            dest = (f.migration.dest if f.migration else None) or (
+                server.host if server else None)
+            f.verification = verify.Verification(
+                self.verify_command or 'false', verify.environment(
+                    f.server_id, server.name if server else None,
+                    server.project_id if server else None, f.source, dest,
+                    f.kind.value if f.kind else None), now)
+            self.listener.event(f, 'verify-started', 'verifying')
+            return None
+        outcome = f.verification.poll(now)
+        if outcome is None:
+            return None
+        f.verified = outcome
+        self.listener.event(f, 'verified', 'verify %s' % (
+            'passed' if outcome.passed else 'failed'),
+            exit_code=outcome.exit_code, passed=outcome.passed,
+            output_tail=outcome.tail)
+        return outcome
+
+    # -- the deadline --------------------------------------------------------
+    def _deadline(self, f: Follow, now: float) -> ty.Optional[Verdict]:
+        """At the deadline: abort (and keep following) or give a verdict."""
+        if f.deadline is None or now < f.deadline:
+            return None
+        what = 'timed out after %ds' % self.timeout
+        migration = f.migration
+        if f.abort_sent:
+            return Verdict(R.TIMEOUT, '%s; abort requested but Nova has not '
+                           'cancelled the live migration' % what)
+        if not self.abort_on_timeout:
+            return Verdict(R.TIMEOUT, '%s; the migration goes on in Nova'
+                           % what)
+        if migration is None or migration.kind != model.Kind.LIVE:
+            return Verdict(R.TIMEOUT, '%s; cold migrations cannot be '
+                           'aborted, it goes on in Nova' % what)
+        abortable = ABORTABLE + (ABORTABLE_265 if self.nova.supports(
+            '2.65') else ())
+        if migration.status not in abortable:
+            return Verdict(R.TIMEOUT, '%s; a live migration in status %s '
+                           'cannot be aborted' % (what, migration.status))
+        try:
+            self.nova.abort(f.server_id, migration.id)
+        except model.NovaError as exc:
+            return Verdict(R.TIMEOUT, '%s; abort refused: %s' % (what, exc))
+        f.abort_sent = True
+        f.deadline = now + ABORT_GRACE
+        self.listener.event(f, 'abort-sent', 'deadline reached: abort sent')
+        return None

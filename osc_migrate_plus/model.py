@@ -1,0 +1,138 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What Nova tells us and what we conclude, shared by every layer.
+
+Imports nothing of the project: the gateway builds these values, the engine
+judges them, the commands render them.
+"""
+
+import dataclasses
+import enum
+import typing as ty
+
+
+class Kind(str, enum.Enum):
+    COLD = 'cold'
+    LIVE = 'live'
+
+
+class Result(str, enum.Enum):
+    """What became of one server: the ``Result`` column of both reports."""
+
+    MIGRATED = 'migrated'      # moved; a cold one waits in VERIFY_RESIZE
+    CONFIRMED = 'confirmed'
+    REVERTED = 'reverted'
+    FAILED = 'failed'
+    TIMEOUT = 'timeout'
+    ABORTED = 'aborted'
+    INTERRUPTED = 'interrupted'
+    DELETED = 'deleted'        # the server no longer exists
+    # Batch only: servers this run did not migrate.
+    SKIPPED = 'skipped'
+    PLANNED = 'planned'        # dry run
+    NOT_STARTED = 'not-started'
+
+
+class Goal(str, enum.Enum):
+    MIGRATE = 'migrate'  # stop at VERIFY_RESIZE (cold) / completed (live)
+    CONFIRM = 'confirm'
+    REVERT = 'revert'
+
+
+class Action(str, enum.Enum):
+    CONFIRM = 'confirm'
+    REVERT = 'revert'
+
+
+# Nova's migration record statuses.
+COLD_RUNNING = ('pre-migrating', 'migrating', 'post-migrating')
+LIVE_RUNNING = ('accepted', 'queued', 'preparing', 'running',
+                'post-migrating')
+FAILED_STATUSES = ('error', 'failed', 'cancelled')
+FINAL_STATUSES = FAILED_STATUSES + ('confirmed', 'reverted', 'completed',
+                                    'done')
+# Record types a migrate request creates; a 'resize' (a flavor change) or
+# an 'evacuation' is someone else's business.
+MIGRATION_TYPES = ('migration', 'live-migration')
+# Server task states of a migration under way, before its record may exist
+# (right after the API's 202) and until it settles.
+MIGRATING_TASK_STATES = ('resize_prep', 'resize_migrating',
+                         'resize_migrated', 'resize_finish', 'migrating',
+                         'resize_confirming', 'resize_reverting')
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    status: str
+    task_state: ty.Optional[str]
+    host: ty.Optional[str]
+    project_id: ty.Optional[str] = None
+    fault: ty.Optional[str] = None
+    # True when policy hides the host attribute (``host`` is then None
+    # although the server is on one).
+    host_hidden: bool = False
+    updated: ty.Optional[str] = None  # Nova's clock
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    id: int
+    uuid: ty.Optional[str]
+    type: str  # 'migration', 'resize', 'live-migration', 'evacuation'
+    status: str
+    source: ty.Optional[str]
+    dest: ty.Optional[str]
+    created_at: ty.Optional[str] = None  # Nova's clock
+    updated_at: ty.Optional[str] = None
+    server_id: ty.Optional[str] = None
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.LIVE if self.type == 'live-migration' else Kind.COLD
+
+
+class NovaError(Exception):
+    """A refusal or failure from Nova, with what the user needs to know."""
+
+    def __init__(self, message: str, status: ty.Optional[int] = None):
+        super().__init__(message)
+        self.status = status
+
+
+class MicroversionError(NovaError):
+    def __init__(self, message: str, explicit: bool = False):
+        super().__init__(message)
+        # The user chose the version (--os-compute-api-version): a usage
+        # error, not the cloud's.
+        self.explicit = explicit
+
+
+class NotFound(NovaError):
+    pass
+
+
+class Transient(NovaError):
+    """Connection failure or 5xx: worth another try later.
+
+    ``maybe_applied``: the request may have reached Nova and been carried
+    out although no answer came back (a reset or timeout after sending, a
+    502/504 from a proxy, a 500). False only when it surely was not: the
+    connection was never made, or a 503 (nothing there to serve it).
+    """
+
+    def __init__(self, message: str, status: ty.Optional[int] = None,
+                 maybe_applied: bool = True):
+        super().__init__(message, status)
+        self.maybe_applied = maybe_applied
