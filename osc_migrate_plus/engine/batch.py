@@ -473,9 +473,17 @@ class Runner:
             self.finish(entry, found.result, found.message)
 
     def _not_taken(self, entry: Entry, why: str) -> None:
-        """Nova showed no sign of a request whose answer was lost."""
+        """Nova showed no sign of a request whose answer was lost.
+
+        Send it again at once (the wait is over): the later, the likelier
+        a request Nova holds even longer slips in between.
+        """
         if entry.attempts <= self.options.retries:
-            self._retry_later(entry, 'not-taken', why)
+            entry.state = State.QUEUED
+            entry.next_try = self.clock()
+            self.journal.event(entry.server_id, 'not-taken', message=why)
+            self.reporter.event(entry, 'not started, submitting again: %s'
+                                % why)
             return
         self.journal.event(entry.server_id, 'not-taken', message=why)
         self.finish(entry, R.NOT_STARTED, 'not started: %d migrate '
