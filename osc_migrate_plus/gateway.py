@@ -83,6 +83,14 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
+def _retry_after(response: ty.Any) -> float:
+    """Seconds a 429 asks to wait (``Retry-After``), at most a minute."""
+    try:
+        return min(float(response.headers.get('Retry-After') or 0), 60.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _parse_date(value: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
     """An HTTP ``Date`` header (one, or several joined by a proxy)."""
     if not value:
@@ -183,11 +191,17 @@ class NovaGateway:
     def _call(self, method: str, url: str, body: ty.Any = None,
               params: ty.Optional[dict] = None, retries: int = 0) -> ty.Any:
         attempt = 0
+        # A write goes out once: keystoneauth would resend it on a reset or
+        # a 503 if the user's config asks for retries (connect_retries,
+        # status_code_retries), although Nova may have it already. Whether
+        # to send again is the engine's decision, after looking.
+        once = {} if method == 'GET' else {'connect_retries': 0,
+                                           'status_code_retries': 0}
         while True:
             try:
                 response = self.compute.request(
                     url, method, json=body, params=params,
-                    microversion=self.microversion, raise_exc=False)
+                    microversion=self.microversion, raise_exc=False, **once)
             except ksa_exc.ConnectionError as exc:
                 error: NovaError = Transient(
                     'cannot reach the compute API: %s' % exc,
@@ -200,8 +214,9 @@ class NovaGateway:
             if not isinstance(error, Transient) or attempt >= retries:
                 raise error
             attempt += 1
-            # Exponential backoff with jitter.
-            self._sleep(min(0.5 * 2 ** attempt, 8) * random.uniform(0.5, 1.5))
+            # Exponential backoff with jitter, or what a rate limiter asks.
+            delay = min(0.5 * 2 ** attempt, 8) * random.uniform(0.5, 1.5)
+            self._sleep(max(delay, getattr(error, 'retry_after', 0.0)))
 
     def _note_date(self, response: ty.Any) -> None:
         headers = getattr(response, 'headers', None) or {}
@@ -220,10 +235,15 @@ class NovaGateway:
             text = 'HTTP %s: %s' % (status, detail)
             if status == 404:
                 return NotFound(text, status)
+            if status == 429:
+                # A rate limiter in front of Nova: not carried out.
+                error = Transient(text, status, maybe_applied=False)
+                error.retry_after = _retry_after(response)
+                return error
             if status >= 500:
-                # A 503 means nothing was there to serve it; a 500, 502 or
-                # 504 may come after Nova acted.
-                return Transient(text, status, maybe_applied=status != 503)
+                # Any 5xx may come after Nova acted: a proxy answers 502,
+                # 503 or 504 when the backend went away mid-request.
+                return Transient(text, status)
             return NovaError(text, status)
         return NovaError('HTTP %s' % response.status_code,
                          response.status_code)

@@ -124,15 +124,17 @@ class NotFound(NovaError):
 
 
 class Transient(NovaError):
-    """Connection failure or 5xx: worth another try later.
+    """Connection failure, 5xx or 429: worth another try later.
 
     ``maybe_applied``: the request may have reached Nova and been carried
-    out although no answer came back (a reset or timeout after sending, a
-    502/504 from a proxy, a 500). False only when it surely was not: the
-    connection was never made, or a 503 (nothing there to serve it).
+    out although no answer came back (a reset or timeout after sending, any
+    5xx: a proxy answers 502, 503 or 504 when its backend went away
+    mid-request). False only when it surely was not: the connection was
+    never made, or a rate limiter said 429 (``retry_after`` seconds).
     """
 
     def __init__(self, message: str, status: ty.Optional[int] = None,
                  maybe_applied: bool = True):
         super().__init__(message, status)
         self.maybe_applied = maybe_applied
+        self.retry_after = 0.0

@@ -51,6 +51,7 @@ JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
 class Options:
     mode: str = plan.COLD
     host: ty.Optional[str] = None
+    source_host: ty.Optional[str] = None  # the selection's, if any
     block_migration: ty.Optional[bool] = None
     confirm: bool = False
     verify_command: ty.Optional[str] = None
@@ -163,6 +164,8 @@ class Runner:
                                     verify_command=options.verify_command)
         self.stop_requested = False
         self.failures = 0
+        # An error of Nova's that ended following (a 403 on the bulk read).
+        self.fatal: ty.Optional[model.NovaError] = None
         self._entries: ty.Dict[str, Entry] = {}
         self._newest_seen: ty.Optional[datetime.datetime] = None
         # The first window opens now, on Nova's clock: nothing of this run
@@ -185,6 +188,9 @@ class Runner:
         return datetime.datetime.now(datetime.timezone.utc) - \
             datetime.timedelta(minutes=10)
 
+    def _nova_stamp(self) -> str:
+        return self._nova_now().isoformat()
+
     def _saw(self, servers: ty.Iterable[model.Server],
              records: ty.Iterable[model.Migration]) -> None:
         stamps = [_nova_time(s.updated) for s in servers]
@@ -205,23 +211,43 @@ class Runner:
 
     # -- the loop ----------------------------------------------------------
     def run(self, entries: ty.List[Entry]) -> bool:
-        """Drive every entry to a result. False if interrupted."""
+        """Drive every entry to a result. False if interrupted.
+
+        Whatever ends it early (Ctrl-C twice, an error of Nova's that
+        leaves nothing to follow with), what is in flight is journaled as
+        interrupted and verify commands are stopped: --resume takes over.
+        """
         self._entries.update((e.server_id, e) for e in entries)
+        if self.nova.nova_now() is None and self._newest_seen is None:
+            # No Date from Nova: start from its own timestamps.
+            self._saw([e.item.server for e in entries], [])
+            if self._newest_seen is not None:
+                self._since = self._newest_seen
         started = self.clock()
-        while True:
-            if self.stop_requested:
-                self._interrupt(entries)
-                return False
-            self._submit(entries)
-            inflight = [e for e in entries if e.state == State.INFLIGHT]
-            if inflight:
-                self._poll(inflight)
-                # Refill the slots this poll freed now, not an interval on.
+        try:
+            while True:
+                if self.stop_requested:
+                    self._interrupt(entries)
+                    return False
                 self._submit(entries)
-            self.reporter.status(entries, self.clock() - started)
-            if all(e.state == State.DONE for e in entries):
-                return True
-            self.sleep(self.options.interval)
+                inflight = [e for e in entries
+                            if e.state == State.INFLIGHT]
+                if inflight:
+                    self._poll(inflight)
+                    # Refill the slots this poll freed now.
+                    self._submit(entries)
+                self.reporter.status(entries, self.clock() - started)
+                if all(e.state == State.DONE for e in entries):
+                    return True
+                self.sleep(self.options.interval)
+        except model.NovaError as exc:
+            self.fatal = exc
+            self._interrupt(entries, 'following stopped by Nova\'s '
+                            'answer: %s; --resume follows it' % exc)
+            return False
+        except BaseException:
+            self._interrupt(entries)
+            raise
 
     # -- admission ---------------------------------------------------------
     def _may_submit(self, entry: Entry, entries: ty.List[Entry]) -> bool:
@@ -256,6 +282,8 @@ class Runner:
     def _submit(self, entries: ty.List[Entry]) -> None:
         now = self.clock()
         for entry in entries:
+            if self.stop_requested:
+                return  # no new submissions
             if entry.state != State.QUEUED or entry.next_try > now:
                 continue
             if self.options.max_failures and \
@@ -273,12 +301,17 @@ class Runner:
 
     def _submit_one(self, entry: Entry) -> None:
         f = entry.follow
+        if entry.attempts and self._taken_meanwhile(entry):
+            return
+        if not self._still_planned(entry):
+            return
         if not entry.baseline_read and not self._read_baseline(entry):
             return
         entry.attempts += 1
         self.journal.event(entry.server_id, 'submitting',
                            baseline_id=f.baseline_id,
-                           attempt=entry.attempts, mode=entry.item.mode)
+                           attempt=entry.attempts, mode=entry.item.mode,
+                           nova_time=self._nova_stamp())
         try:
             self.nova.start_migration(
                 entry.server_id, live=entry.item.mode == model.Kind.LIVE,
@@ -289,6 +322,61 @@ class Runner:
             return
         self.journal.event(entry.server_id, 'submitted')
         self._inflight(entry, step.Start.SENT, 'submitted')
+
+    def _taken_meanwhile(self, entry: Entry) -> bool:
+        """Before sending again: did an earlier request land after all?
+
+        Nova may carry out a request whose answer was lost even after it
+        showed nothing for a while, or after the batch was stopped: a
+        record newer than the baseline is followed, never migrated again.
+        """
+        try:
+            newest = self.nova.newest_migration(entry.server_id)
+        except model.NotFound:
+            self.finish(entry, R.DELETED, 'the server was deleted')
+            return True
+        if newest is None or newest.id <= entry.follow.baseline_id:
+            return False
+        self.reporter.event(entry, 'Nova carried out an earlier request '
+                            '(migration %s): following it' % newest.id)
+        self.adopt(entry, baseline_id=entry.follow.baseline_id)
+        return True
+
+    def _still_planned(self, entry: Entry) -> bool:
+        """The plan again, from what Nova last showed of the server.
+
+        A plan may be hours old at a server's turn: someone moved it,
+        stopped it, started migrating it or deleted it meanwhile. The bulk
+        reads keep queued servers' views current, at no extra request.
+        """
+        planned = entry.item.server
+        latest = entry.follow.server or planned
+        if latest.status == 'DELETED':
+            self.finish(entry, R.DELETED, 'the server was deleted')
+            return False
+        if latest.host is None and latest.host_hidden:
+            latest = dataclasses.replace(latest, host=planned.host)
+        if planned.host and latest.host != planned.host and \
+                latest.task_state not in model.MIGRATING_TASK_STATES:
+            self.finish(entry, R.SKIPPED, 'moved since the plan: now on %s, '
+                        'not %s' % (latest.host, planned.host))
+            return False
+        item = plan.preflight(latest, self.options.mode,
+                              self.options.source_host, self.options.host)
+        if item.verdict == plan.SKIPPED:
+            self.finish(entry, R.SKIPPED, 'changed since the plan: %s'
+                        % item.reason)
+            return False
+        if item.verdict == plan.ADOPT:
+            self.reporter.event(entry, 'already migrating since the plan: '
+                                'adopted')
+            self.adopt(entry, baseline_id=entry.follow.baseline_id
+                       if entry.baseline_read else None)
+            return False
+        entry.item = item
+        f = entry.follow
+        f.original_status, f.kind = latest.status, item.mode
+        return True
 
     def _read_baseline(self, entry: Entry) -> bool:
         """Note the newest record before the first submission.
@@ -320,17 +408,22 @@ class Runner:
             return False
         entry.follow.baseline_id = newest.id if newest else 0
         entry.baseline_read = True
+        if newest is not None:
+            self._saw([], [newest])
         return True
 
     def _submit_failed(self, entry: Entry, exc: model.NovaError) -> None:
+        if isinstance(exc, model.NotFound):
+            self.finish(entry, R.DELETED, 'the server was deleted')
+            return
         lost = isinstance(exc, model.Transient) and exc.maybe_applied
-        # Busy with a task: after a request of ours whose answer was lost,
+        # Busy with a task: after an earlier request of ours that failed,
         # that task may well be ours.
         busy = exc.status == 409 and 'task_state' in str(exc)
-        if lost or (busy and entry.unanswered):
+        if lost or (busy and (entry.unanswered or entry.attempts > 1)):
             entry.unanswered += 1
             self.journal.event(entry.server_id, 'submit-unanswered',
-                               message=str(exc))
+                               message=str(exc), nova_time=self._nova_stamp())
             self._inflight(entry, step.Start.UNCERTAIN, (
                 'no answer to the migrate request (%s): looking for it in '
                 'Nova before sending anything again' % exc) if lost else (
@@ -367,7 +460,8 @@ class Runner:
 
     def adopt(self, entry: Entry, migration_id: ty.Optional[int] = None,
               baseline_id: ty.Optional[int] = None,
-              uncertain: bool = False) -> None:
+              uncertain: bool = False,
+              lost_at: ty.Optional[str] = None) -> None:
         """Follow a migration already under way; never submit another.
 
         Resumed servers come with what the journal knows (the migration,
@@ -384,6 +478,15 @@ class Runner:
             records = self.nova.migrations(entry.server_id)
         except model.NotFound:
             self.finish(entry, R.DELETED, 'the server was deleted')
+            return
+        except model.Transient as exc:
+            # Follow it all the same; the first poll reads it directly.
+            self.reporter.event(entry, 'could not read it yet: %s' % exc)
+            f.migration_id = migration_id
+            f.baseline_id = baseline_id or 0
+            self._inflight(entry, step.Start.UNCERTAIN if uncertain
+                           else step.Start.ADOPTED, 'adopted')
+            entry.last_news = self.clock() - STALE_AFTER
             return
         self._saw([server], records)
         if migration_id is None and baseline_id is None:
@@ -412,6 +515,12 @@ class Runner:
                        else step.Start.ADOPTED,
                        'resumed: looking for the request whose answer was '
                        'lost' if uncertain else 'adopted')
+        lost = _nova_time(lost_at)
+        if uncertain and lost is not None:
+            # The wait for a lost request counts from when it went out
+            # (Nova's clock), not from this resume.
+            waited = (self._nova_now() - lost).total_seconds()
+            f.start_at -= min(max(waited, 0.0), step.LOST_REPLY_WINDOW)
         entry.last_direct = self.clock()
         self._step(entry, step.Observation(server, records, fresh=True))
 
@@ -432,6 +541,10 @@ class Runner:
         self._since = polled_at
         self._saw(listed, records)
         servers = {s.id: s for s in listed}
+        for queued in self._entries.values():
+            # Keep the view of servers waiting their turn current.
+            if queued.state == State.QUEUED and queued.server_id in servers:
+                queued.follow.server = servers[queued.server_id]
         by_server: ty.Dict[str, ty.List[model.Migration]] = {}
         for record in records:
             by_server.setdefault(record.server_id or '', []).append(record)
@@ -444,6 +557,7 @@ class Runner:
             observation = step.Observation(server, mine)
             due = entry.follow.evidence_due()
             if (due is not None and entry.last_direct < due <= now) or \
+                    entry.follow.look_again or \
                     now - entry.last_news >= STALE_AFTER:
                 observation = self._read_directly(entry, observation)
             self._step(entry, observation)
@@ -457,14 +571,23 @@ class Runner:
             records = self.nova.migrations(entry.server_id)
         except model.NotFound:
             return step.Observation(gone=True, fresh=True)
-        except model.Transient:
+        except model.NovaError as exc:
+            # No fresh look this time (rate limited, Nova busy): next poll.
+            self.reporter.event(entry, 'could not read it: %s' % exc)
             return bulk
+        self._saw([server], records)
         return step.Observation(server, records, fresh=True)
 
     def _step(self, entry: Entry, observation: step.Observation) -> None:
         if entry.state != State.INFLIGHT:
             return
         found = self.stepper.step(entry.follow, observation, self.clock())
+        if found is None and entry.follow.needs_look and \
+                not observation.fresh:
+            # A failure seen in a bulk view: only a fresh look decides.
+            fresh = self._read_directly(entry, step.Observation())
+            if fresh.fresh:
+                found = self.stepper.step(entry.follow, fresh, self.clock())
         if found is None:
             return
         if found.result == R.NOT_STARTED:
@@ -507,14 +630,15 @@ class Runner:
             self.reporter.event(entry, '%s%s' % (
                 result.value, ': ' + message if message else ''))
 
-    def _interrupt(self, entries: ty.List[Entry]) -> None:
+    def _interrupt(self, entries: ty.List[Entry],
+                   why: str = 'interrupted: the migration goes on in Nova; '
+                              '--resume follows it') -> None:
         for entry in entries:
             if entry.state == State.INFLIGHT:
                 entry.follow.stop()
                 entry.state = State.DONE
                 entry.result = R.INTERRUPTED
-                entry.message = 'interrupted: the migration goes on in ' \
-                                'Nova; --resume follows it'
+                entry.message = why
                 self.journal.event(entry.server_id, 'interrupted',
                                    migration_id=entry.follow.migration_id)
             elif entry.state == State.QUEUED:

@@ -45,6 +45,17 @@ SKIPPED = 'skipped'        # pre-flight said no
 REOPENED = {'timeout': SUBMITTED, 'not-started': PLANNED}
 
 
+def reopened(saved: 'ServerState') -> str:
+    """Where a server stands for a resume."""
+    if saved.state != FINISHED or saved.result not in REOPENED:
+        return saved.state
+    if saved.result == 'timeout' and saved.before in (SUBMITTING,
+                                                      UNCERTAIN):
+        # Timed out while its request's answer was lost: look again.
+        return UNCERTAIN
+    return REOPENED[saved.result]
+
+
 class JournalError(Exception):
     pass
 
@@ -122,7 +133,11 @@ class Journal:
         return journal
 
     def cut_torn(self) -> None:
-        """Cut a torn last line (a crash mid-write) before appending."""
+        """Mend the end of the journal before appending.
+
+        A torn last line (a crash mid-write) is cut; a whole one whose
+        newline never reached the disk is kept, as ``replay`` kept it.
+        """
         os.fchmod(self._fd, 0o600)
         size = os.fstat(self._fd).st_size
         if size:
@@ -130,7 +145,10 @@ class Journal:
                 data = f.read()
             keep = data.rfind(b'\n') + 1
             if keep != size:
-                os.ftruncate(self._fd, keep)
+                if _whole(data[keep:]):
+                    self._append(b'\n')
+                else:
+                    os.ftruncate(self._fd, keep)
 
     def _lock(self) -> None:
         try:
@@ -148,8 +166,12 @@ class Journal:
         record = dict(record)
         record.setdefault('ts', _now())
         line = json.dumps(record, sort_keys=True, separators=(',', ':'))
-        os.write(self._fd, line.encode() + b'\n')
+        self._append(line.encode() + b'\n')
         os.fsync(self._fd)
+
+    def _append(self, data: bytes) -> None:
+        while data:  # os.write may write less than asked
+            data = data[os.write(self._fd, data):]
 
     def event(self, server_id: str, event: str, **fields: ty.Any) -> None:
         self.write(dict(fields, type='event', server=server_id, event=event))
@@ -168,6 +190,16 @@ class ServerState(ty.NamedTuple):
     attempts: int = 0
     plan: ty.Optional[dict] = None
     message: str = ''
+    before: ty.Optional[str] = None  # the state its verdict came in
+    # Nova's time when a request of ours went out without a clean answer.
+    lost_at: ty.Optional[str] = None
+
+
+def _whole(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False
 
 
 class Replay(ty.NamedTuple):
@@ -237,7 +269,8 @@ def _apply(current: ServerState, record: dict) -> ServerState:
     if event == 'submitting':
         return current._replace(state=SUBMITTING,
                                 baseline_id=record.get('baseline_id') or 0,
-                                attempts=current.attempts + 1)
+                                attempts=current.attempts + 1,
+                                lost_at=record.get('nova_time'))
     if event == 'submit-failed':
         # Nova refused it. Journals of versions before 'refused' was
         # written also used this event when the answer was lost: then Nova
@@ -245,7 +278,8 @@ def _apply(current: ServerState, record: dict) -> ServerState:
         return current._replace(state=PLANNED if record.get('refused')
                                 else UNCERTAIN)
     if event == 'submit-unanswered':
-        return current._replace(state=UNCERTAIN)
+        return current._replace(state=UNCERTAIN, lost_at=record.get(
+            'nova_time') or current.lost_at)
     if event == 'not-taken':
         # Nova showed no sign of it: sending again is safe.
         return current._replace(state=PLANNED)
@@ -263,7 +297,8 @@ def _apply(current: ServerState, record: dict) -> ServerState:
         result = record.get('result')
         return current._replace(
             state=FINISHED, result=result, message=record.get('message', ''),
-            migration_id=record.get('migration_id') or current.migration_id)
+            migration_id=record.get('migration_id') or current.migration_id,
+            before=current.state)
     return current
 
 

@@ -19,6 +19,7 @@ pre-flight.
 
 import dataclasses
 import typing as ty
+import uuid
 
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
@@ -51,14 +52,37 @@ def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
             server = nova.find_server(name)
             servers.setdefault(server.id, server)
     else:
-        for server in nova.list_servers(host=sel.source_host,
-                                        project=sel.project,
-                                        status=sel.status):
+        listed = nova.list_servers(host=sel.source_host,
+                                   project=sel.project, status=sel.status)
+        hidden = [s for s in listed if s.host_hidden]
+        if hidden and sel.source_host:
+            _check_host_filter(nova, sel)
+        for server in listed:
             if server.host_hidden and sel.source_host:
                 # Nova listed it by host, so that is where it is.
                 server = dataclasses.replace(server, host=sel.source_host)
             servers.setdefault(server.id, server)
     return list(servers.values())
+
+
+def _check_host_filter(nova: nova_api.Nova, sel: Selection) -> None:
+    """Refuse --source-host if Nova ignores the host filter for us.
+
+    Nova silently drops a filter its policy does not allow
+    (``os_compute_api:servers:allow_all_filters``), and where it also hides
+    host names nothing would tell the servers of that host from the others:
+    a drain would move every server. One listing for a host that cannot
+    exist tells.
+    """
+    probe = 'osc-migrate-plus-no-such-host-%s' % uuid.uuid4().hex
+    if nova.list_servers(host=probe, project=sel.project, status=sel.status):
+        raise model.NovaError(
+            '--source-host %s: this cloud hides host names from you '
+            '(policy os_compute_api:os-extended-server-attributes) and '
+            'ignores the host filter for you (policy '
+            'os_compute_api:servers:allow_all_filters), so the servers of '
+            '%s cannot be told from the others. Name the servers instead; '
+            'nothing was changed.' % (sel.source_host, sel.source_host))
 
 
 def plan_items(servers: ty.List[model.Server],

@@ -34,6 +34,9 @@ from osc_migrate_plus import model
 
 # Options a resumed batch must keep: they decide what "done" means.
 BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
+# Limits a resumed batch keeps unless they are given again.
+LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination', 'timeout',
+          'max_failures')
 
 
 class Contradiction(Exception):
@@ -77,11 +80,7 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
     """A new batch with its journal at ``path``."""
     journal = jrn.Journal.create(path, {
         'options': {k: getattr(options, k) for k in BINDING},
-        'limits': {'max_parallel': options.max_parallel,
-                   'max_per_source': options.max_per_source,
-                   'max_per_destination': options.max_per_destination,
-                   'timeout': options.timeout,
-                   'max_failures': options.max_failures},
+        'limits': {k: getattr(options, k) for k in LIMITS},
         'selection': selected,
         'cloud': {'compute': nova.endpoint()},
     })
@@ -154,6 +153,12 @@ class Resumption:
         if differences:
             raise Contradiction('options contradict the journal %s: %s'
                                 % (self.path, '; '.join(differences)))
+        limits = self.header.get('limits', {})
+        for key in LIMITS:
+            if key not in explicit and limits.get(key) is not None:
+                setattr(options, key, limits[key])
+        options.source_host = self.header.get('selection', {}).get(
+            'source_host')
         return options
 
     def check_cloud(self, endpoint: ty.Optional[str]) -> None:
@@ -175,7 +180,9 @@ class Resumption:
                           'where each server stands')
         self.journal.write({'type': 'resumed'})
         runner = batch.Runner(nova, self.journal, reporter, options)
-        source_host = self.header.get('selection', {}).get('source_host')
+        # --max-failures counts this run's failures: a resume, after the
+        # operator looked at them, starts with a whole budget.
+        source_host = options.source_host
         resumed = Batch(self.journal, runner, [], [])
         for sid, saved in self.state.servers.items():
             _resume_one(nova, resumed, sid, saved, options, source_host)
@@ -193,9 +200,7 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
     old = model.Server(sid, record.get('name') or '',
                        record.get('status') or '', None,
                        record.get('source'), record.get('project_id'))
-    state = saved.state
-    if state == jrn.FINISHED and saved.result in jrn.REOPENED:
-        state = jrn.REOPENED[saved.result]
+    state = jrn.reopened(saved)
     if state in (jrn.FINISHED, jrn.SKIPPED):
         # Finished servers are not touched again.
         entry = batch.new_entry(plan.PlanItem(
@@ -227,7 +232,8 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
     elif state in (jrn.SUBMITTING, jrn.UNCERTAIN):
         # The request may or may not have reached Nova, and may yet be
         # carried out: look for it before anything is sent again.
-        how = {'baseline_id': saved.baseline_id, 'uncertain': True}
+        how = {'baseline_id': saved.baseline_id, 'uncertain': True,
+               'lost_at': saved.lost_at}
     if how is not None:
         entry = batch.new_entry(plan.PlanItem(as_found, kind, plan.ADOPT),
                                 options)

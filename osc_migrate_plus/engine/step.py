@@ -92,6 +92,11 @@ class Follow:
     refusals: int = 0
     verification: ty.Optional[verify.Verification] = None
     verified: ty.Optional[verify.Outcome] = None
+    # Set by the step, for the driver: a failure seen in a partial (bulk)
+    # view, to be confirmed by a direct read; a confirm/revert that got no
+    # clean answer, not to be sent again before a fresh look.
+    needs_look: bool = False
+    look_again: bool = False
 
     def evidence_due(self) -> ty.Optional[float]:
         """When a fresh look at Nova can settle a start not yet seen."""
@@ -100,6 +105,9 @@ class Follow:
         wait = LOST_REPLY_WINDOW if self.start == Start.UNCERTAIN \
             else START_GRACE
         return self.start_at + wait
+
+    def wants_direct_read(self) -> bool:
+        return self.needs_look or self.look_again
 
     @property
     def hosts_hidden(self) -> bool:
@@ -149,9 +157,14 @@ class Stepper:
         self.verify_command = verify_command
 
     def begin(self, f: Follow, start: Start, now: float) -> None:
-        """The migration is ours to follow from ``now``."""
+        """The migration is ours to follow from ``now``.
+
+        Each request Nova accepts gets the whole --timeout: the time spent
+        finding out that an earlier one was never carried out is not spent
+        following a migration.
+        """
         f.start, f.start_at = start, now
-        if f.deadline is None and self.timeout:
+        if self.timeout and (f.deadline is None or start == Start.SENT):
             f.deadline = now + self.timeout
 
     # -- the step ------------------------------------------------------------
@@ -179,9 +192,22 @@ class Stepper:
         if a.phase != f.phase:
             f.phase = a.phase
             self.listener.event(f, 'phase', a.phase, phase=a.phase)
+        news = obs.fresh or obs.server is not None or bool(obs.records)
+        if a.result == R.FAILED and not obs.fresh:
+            # A bulk view is partial: the server may not be in it although
+            # it changed (its row stamped by a host whose clock is behind).
+            # A failure is only ever concluded from a fresh look.
+            f.needs_look = True
+            return self._deadline(f, now)
+        f.needs_look = False
         if a.result is not None:
             return self._conclude(f, a, now)
         if a.action is not None:
+            if f.look_again and not news:
+                # The last attempt got no clean answer: act again only on
+                # what Nova shows now, never on the same old view.
+                return self._deadline(f, now)
+            f.look_again = False
             refused = self._act(f, a.action, now)
             if refused is not None:
                 return refused
@@ -229,7 +255,9 @@ class Stepper:
             return Verdict(R.NOT_STARTED,
                            'Nova shows no migration %ds after the answer to '
                            'the migrate request was lost: nothing was '
-                           'started' % LOST_REPLY_WINDOW)
+                           'started (if Nova still carries it out, it will '
+                           'show as a migration of the server)'
+                           % LOST_REPLY_WINDOW)
         if server.task_state is not None:
             return None
         f.explain_tries = EXPLAIN_POLLS  # no waiting: say what Nova has
@@ -249,15 +277,27 @@ class Stepper:
                 return None  # Nova is still recording why: next look
             message = explained
         elif result == R.MIGRATED and f.migration is not None and \
-                f.migration.kind == model.Kind.LIVE and self.verify_command:
+                f.migration.kind == model.Kind.LIVE:
+            if self.verify_command:
+                outcome = self._verify(f, now)
+                if outcome is None:
+                    return self._deadline(f, now)
+                if not outcome.passed:
+                    return Verdict(R.FAILED, outcome.message)
+        elif result == R.MIGRATED:
+            message = ('left in VERIFY_RESIZE: confirm with openstack server '
+                       'migration confirm %s' % f.server_id)
+        elif result == R.CONFIRMED and self.verify_command and (
+                f.verified is None or not f.verified.passed):
+            # Confirmed by Nova (resize_confirm_window) or someone else
+            # before the verify command, the gate the user set, passed.
             outcome = self._verify(f, now)
             if outcome is None:
                 return self._deadline(f, now)
             if not outcome.passed:
-                return Verdict(R.FAILED, outcome.message)
-        elif result == R.MIGRATED:
-            message = ('left in VERIFY_RESIZE: confirm with openstack server '
-                       'migration confirm %s' % f.server_id)
+                return Verdict(R.FAILED, 'confirmed by Nova (or someone '
+                               'else) without the verification: %s'
+                               % outcome.message)
         elif result == R.REVERTED and f.verified is not None and \
                 not f.verified.passed:
             message = 'reverted after failed verification: %s' % (
@@ -297,8 +337,9 @@ class Stepper:
             else:
                 self.nova.revert(f.server_id)
         except model.Transient as exc:
-            # It may have been carried out: the next look tells, and a
+            # It may have been carried out: a fresh look tells, and a
             # second one is refused harmlessly (a race status).
+            f.look_again = True
             self.listener.event(f, 'retry', '%s got no answer, will look '
                                 'again: %s' % (action.value, exc))
             return None
@@ -306,6 +347,7 @@ class Stepper:
             if exc.status in RACE_STATUSES and \
                     f.refusals < ACTION_CONFLICTS:
                 f.refusals += 1
+                f.look_again = True
                 self.listener.event(f, 'retry', '%s refused, will look '
                                     'again: %s' % (action.value, exc))
                 return None
@@ -346,6 +388,10 @@ class Stepper:
             return None
         what = 'timed out after %ds' % self.timeout
         migration = f.migration
+        if f.start == Start.UNCERTAIN:
+            return Verdict(R.TIMEOUT, '%s; the answer to the migrate request '
+                           'was lost and Nova shows no migration yet: '
+                           '--resume looks for it again' % what)
         if f.abort_sent:
             return Verdict(R.TIMEOUT, '%s; abort requested but Nova has not '
                            'cancelled the live migration' % what)

@@ -130,12 +130,15 @@ def _cold(intent: Intent, server: model.Server,
     if status == 'finished':
         if server.status != 'VERIFY_RESIZE':
             return Assessment('finishing')
-        if on_host(server, source):
-            return Assessment('verify_resize', R.FAILED,
-                              reason='server is in VERIFY_RESIZE on its '
-                                     'source host %s' % source)
         if intent.goal == model.Goal.MIGRATE:
+            if on_host(server, source):
+                return Assessment('verify_resize', R.FAILED,
+                                  reason='server is in VERIFY_RESIZE on its '
+                                         'source host %s' % source)
             return Assessment('verify_resize', R.MIGRATED)
+        # Confirmed or reverted as asked even when Nova migrated it to its
+        # own host (drivers with COMPUTE_SAME_HOST_COLD_MIGRATE): never left
+        # in VERIFY_RESIZE; the verdict then says it did not move.
         wanted = model.Action.CONFIRM if intent.goal == model.Goal.CONFIRM \
             else model.Action.REVERT
         if intent.sent == wanted:
@@ -146,8 +149,13 @@ def _cold(intent: Intent, server: model.Server,
     if status in ('confirming', 'reverting'):
         return Assessment(status)
     if status == 'confirmed':
-        if not _settled(server) or on_host(server, source):
+        if not _settled(server):
             return Assessment('confirming')
+        if on_host(server, source):
+            return Assessment('confirmed', R.FAILED,
+                              reason='confirmed, but the server is on its '
+                                     'source host %s: Nova migrated it to '
+                                     'the same host' % source)
         if intent.goal == model.Goal.REVERT:
             return Assessment('confirmed', R.FAILED,
                               reason='Nova confirmed the migration by itself '

@@ -69,13 +69,16 @@ class Verification:
         return self.outcome
 
     def kill(self) -> None:
-        """Kill it whole if it still runs (its session holds its children)."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait()
+        """Kill it whole.
+
+        Its process group holds what it started, which may outlive the
+        shell itself.
+        """
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # nothing of it is left
+        self.process.wait()
 
     def _tail(self) -> str:
         size = self._output.seek(0, os.SEEK_END)

@@ -95,20 +95,22 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                               'confirms, anything else reverts (fails a '
                               'live one). Implies --confirm')
         limits = parser.add_argument_group('limits')
+        # Limits default to None: a resume takes the journal's unless they
+        # are given again.
         limits.add_argument('--max-parallel', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS.max_parallel,
                             help='Migrations in flight overall '
-                                 '(default: %(default)s)')
+                                 '(default: %d)' % DEFAULTS.max_parallel)
         limits.add_argument('--max-per-source', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS.max_per_source,
-                            help='From one host (default: %(default)s)')
+                            help='From one host (default: %d)'
+                                 % DEFAULTS.max_per_source)
         limits.add_argument('--max-per-destination', metavar='<n>',
                             type=common.positive_int,
-                            default=DEFAULTS.max_per_destination,
-                            help='To one host (default: %(default)s)')
+                            help='To one host (default: %d)'
+                                 % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
+        parser.set_defaults(timeout=None)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
                             default=DEFAULTS.retries,
@@ -152,6 +154,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 ('--servers-from', args.servers_from),
                 ('--project', args.project), ('--status', args.status),
                 ('--state-file', args.state_file),
+                ('--disable-source', args.disable_source),
                 ('--dry-run', args.dry_run)) if v]
             if given:
                 raise UsageError('--resume takes the selection and '
@@ -191,15 +194,17 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     def _options(self, args: argparse.Namespace) -> batch.Options:
         block = True if args.block_migration else (
             False if args.shared_migration else None)
-        return batch.Options(
+        options = batch.Options(
             mode=args.mode, host=args.host, block_migration=block,
             confirm=bool(args.confirm or args.verify_command),
             verify_command=args.verify_command,
-            max_parallel=args.max_parallel,
-            max_per_source=args.max_per_source,
-            max_per_destination=args.max_per_destination,
-            timeout=args.timeout, interval=args.interval,
-            retries=args.retries, max_failures=args.max_failures or 0)
+            source_host=getattr(args, 'source_host', None),
+            interval=args.interval, retries=args.retries,
+            max_failures=args.max_failures or 0)
+        for key in session.LIMITS:
+            if getattr(args, key, None) is not None:
+                setattr(options, key, getattr(args, key))
+        return options
 
     @staticmethod
     def _gates(gateway: gw.NovaGateway, options: batch.Options,
@@ -266,6 +271,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             given = self._options(args)
             explicit = [k for k in session.BINDING
                         if getattr(given, k) not in (None, False)]
+            explicit += [k for k in session.LIMITS
+                         if getattr(args, k, None) is not None]
             try:
                 options = resumption.options(given, explicit)
             except session.Contradiction as exc:
@@ -294,8 +301,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                            'migrations go on in Nova (Ctrl-C again to '
                            'quit at once)')
 
+        # A closed terminal (SIGHUP, a dropped SSH session) stops it too.
         previous = {s: signal.signal(s, on_signal)
-                    for s in (signal.SIGINT, signal.SIGTERM)}
+                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         began = time.monotonic()
         try:
             completed = started.run()
@@ -305,11 +313,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             started.close()
         entries = started.entries
         reporter.close(entries, time.monotonic() - began)
+        code = batch_exit_code(entries, completed)
+        if started.runner.fatal is not None:
+            reporter.error('following stopped: %s' % started.runner.fatal)
+            code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '
                            'migrate batch --resume %s' % started.journal.path)
-        return common.Report(COLUMNS, [self._row(e) for e in entries],
-                             batch_exit_code(entries, completed))
+        return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
     @staticmethod
     def _plan_row(item: plan.PlanItem) -> tuple:

@@ -33,6 +33,14 @@ from osc_migrate_plus.v1 import progress
 UsageError = common.UsageError
 
 _UUID = re.compile('[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}')
+# How a record long over is reported when the server has moved since.
+FINAL_RESULTS = {'confirmed': model.Result.CONFIRMED,
+                 'completed': model.Result.MIGRATED,
+                 'done': model.Result.MIGRATED,
+                 'reverted': model.Result.REVERTED,
+                 'error': model.Result.FAILED,
+                 'failed': model.Result.FAILED,
+                 'cancelled': model.Result.FAILED}
 COLUMNS = ('Server ID', 'Server Name', 'Result', 'Status', 'Source Host',
            'Destination Host', 'Migration ID', 'Migration Type',
            'Migration Status', 'Started At', 'Finished At', 'Duration',
@@ -172,15 +180,17 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             gateway, reporter, interval=parsed_args.interval,
             timeout=parsed_args.timeout,
             abort_on_timeout=parsed_args.abort_on_timeout)
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = {s: signal.signal(s, _interrupt)
+                    for s in (signal.SIGTERM, signal.SIGHUP)}
         f: ty.Optional[step.Follow] = None
         try:
             server = gateway.find_server(parsed_args.server)
             if parsed_args.start:
                 f = self._start(gateway, loop, server, parsed_args)
+                outcome = loop.follow(f)
             else:
-                f = self._attach(gateway, server, parsed_args)
-            outcome = loop.follow(f)
+                f, report = self._attach(gateway, server, parsed_args)
+                outcome = report or loop.follow(f)
         except KeyboardInterrupt:
             if f is None:
                 raise
@@ -190,13 +200,16 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         except model.NovaError as exc:
             raise exceptions.CommandError(str(exc))
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
             reporter.close()
         assert f is not None  # noqa: S101 (set, or we re-raised)
         if outcome.result == model.Result.NOT_STARTED:
             outcome.result = model.Result.FAILED
-            outcome.message += ('; nothing is in progress: it is safe to '
-                                'run it again')
+            outcome.message += ('; before starting it again, check that no '
+                                'new migration of it shows (openstack '
+                                'server migration list --server %s)'
+                                % outcome.server.id)
         return common.Report(COLUMNS, common.shell_safe(
             parsed_args, outcome_row(outcome, f.source)),
             exit_codes.for_result(outcome.result))
@@ -231,8 +244,11 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         return f
 
     def _attach(self, gateway: gw.NovaGateway, server: model.Server,
-                args: argparse.Namespace) -> step.Follow:
+                args: argparse.Namespace
+                ) -> ty.Tuple[step.Follow, ty.Optional[follower.Outcome]]:
+        """The migration to follow, or the report on one long over."""
         records = gateway.migrations(server.id)
+        newest = records[0] if records else None
         if args.migration is not None:
             wanted = args.migration
             chosen = next((m for m in records if str(m.id) == wanted
@@ -242,10 +258,19 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                     'Migration %s does not belong to server %s; its '
                     'migrations: %s' % (wanted, server.id, ', '.join(
                         str(m.id) for m in records) or 'none'))
-            return self._follow(server, chosen, args)
-        newest = records[0] if records else None
+            f = self._follow(server, chosen, args)
+            if chosen is not newest and chosen.status in FINAL_RESULTS:
+                # Newer migrations moved the server since: its state now
+                # says nothing of this one; the record alone does.
+                return f, follower.Outcome(
+                    FINAL_RESULTS[chosen.status], server, chosen,
+                    'migration %s ended %s; the server has migrated since '
+                    '(migration %s): reported from the record alone' % (
+                        chosen.id, chosen.status, newest.id if newest
+                        else '?'))
+            return f, None
         if newest is not None and verdict.in_progress(newest):
-            return self._follow(server, newest, args)
+            return self._follow(server, newest, args), None
         if newest is not None and newest.type not in \
                 model.MIGRATION_TYPES and \
                 newest.status not in model.FINAL_STATUSES:
@@ -258,7 +283,7 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             return step.Follow(server_id=server.id, source=server.host,
                                original_status=None, goal=_goal(args),
                                baseline_id=newest.id if newest else 0,
-                               server=server)
+                               server=server), None
         if newest is None:
             raise model.NovaError('Server %s has no migration in progress '
                                   'and has never been migrated. Start one '

@@ -85,7 +85,7 @@ class FakeCompute:
         self.routes.insert(0, (method, pattern, answer))
 
     def _request(self, url, method, json=None, params=None,
-                 microversion=None, raise_exc=True):
+                 microversion=None, raise_exc=True, **kwargs):
         self.requests.append((method, url, params, json, microversion))
         for verb, pattern, answer in self.routes:
             if verb == method and re.fullmatch(pattern, url):

@@ -267,6 +267,7 @@ class TestLostAnswers(testtools.TestCase):
 
     def test_gateway_timeouts_and_resets_may_have_been_applied(self):
         for answer in (fakes.nova_error(504, 'timeout', 'POST'),
+                       fakes.nova_error(503, 'upstream reset', 'POST'),
                        fakes.nova_error(502, 'bad gateway', 'POST'),
                        fakes.nova_error(500, 'boom', 'POST'),
                        _wrapped(requests.exceptions.ConnectionError(
@@ -276,14 +277,29 @@ class TestLostAnswers(testtools.TestCase):
                        ksa_exc.ConnectTimeout('Request timed out')):
             self.assertTrue(self.failure(answer).maybe_applied, answer)
 
-    def test_never_connected_or_503_was_not(self):
+    def test_never_connected_or_rate_limited_was_not(self):
         refused = requests.exceptions.ConnectionError(
             urllib3_exc.MaxRetryError(None, '/',
                                       urllib3_exc.NewConnectionError(
                                           None, 'Connection refused')))
-        for answer in (fakes.nova_error(503, 'unavailable', 'POST'),
-                       _wrapped(refused)):
+        limited = fakes.response(429, {'message': 'slow down'}, 'POST')
+        limited.headers['Retry-After'] = '7'
+        for answer in (limited, _wrapped(refused)):
             self.assertFalse(self.failure(answer).maybe_applied, answer)
+        self.assertEqual(7.0, self.failure(limited).retry_after)
+
+    def test_writes_are_sent_once_reads_may_be_retried(self):
+        # keystoneauth would resend on a reset or a 503 when the user's
+        # config asks for retries: never for a write.
+        self.nova.route('POST', '/servers/s1/action', fakes.response(202))
+        self.nova.route('GET', '/servers/s1', fakes.response(
+            200, {'server': fakes.server_doc()}))
+        self.gateway.start_migration('s1', live=False)
+        self.gateway.get_server('s1')
+        post, get = self.nova.proxy.request.call_args_list
+        self.assertEqual((0, 0), (post.kwargs['connect_retries'],
+                                  post.kwargs['status_code_retries']))
+        self.assertNotIn('connect_retries', get.kwargs)
 
 
 class TestNovaClock(testtools.TestCase):

@@ -65,7 +65,7 @@ class RunnerTestCase(testtools.TestCase):
 
     def run_batch(self, sids, mode='cold', stop_when=None, planned=None,
                   **options):
-        opts = batch.Options(interval=1, **options)
+        opts = batch.Options(interval=1, mode=mode, **options)
         items = [plan.preflight(self.gateway.get_server(s), mode)
                  for s in sids]
         if planned is not None:
@@ -354,6 +354,22 @@ class TestFollowing(RunnerTestCase):
                          [entries[s].result for s in sids])
         self.assertEqual(0, batch_cmd.batch_exit_code(list(entries.values()),
                                                       ok))
+
+    def test_a_refusal_of_the_bulk_read_ends_following_with_a_report(self):
+        # Policy changed mid-run: nothing left to follow with. What is in
+        # flight is journaled for --resume, not dropped.
+        sids = self.servers(2)
+        self.nova.timing['cold_duration'] = 30
+        self.nova.fail_reads('/servers/detail', status=403, times=None)
+        ok, entries = self.run_batch(sids, confirm=True)
+        self.assertFalse(ok)
+        self.assertEqual(403, self.runner.fatal.status)
+        results = {e.result for e in entries.values()}
+        self.assertEqual({R.INTERRUPTED}, results)
+        self.assertIn("following stopped by Nova's answer: HTTP 403",
+                      entries[sids[0]].message)
+        states = {s.state for s in jrn.replay(self.path).servers.values()}
+        self.assertEqual({jrn.SUBMITTED}, states)
 
     def test_accepted_then_nothing_fails_with_novas_reason(self):
         [sid] = self.servers(1)

@@ -60,21 +60,31 @@ class TestCommandValidation(testtools.TestCase):
     def test_defaults_documented_and_conservative(self):
         args = self.parse('vm')
         batch_cmd.BatchMigrate.validate(args)
+        o = batch_cmd.BatchMigrate(None, None)._options(args)
         self.assertEqual(('cold', 4, 2, 2, 3, 3600, 2.0),
-                         (args.mode, args.max_parallel, args.max_per_source,
-                          args.max_per_destination, args.retries,
-                          args.timeout, args.interval))
+                         (o.mode, o.max_parallel, o.max_per_source,
+                          o.max_per_destination, o.retries, o.timeout,
+                          o.interval))
+        # Limits not given stay unset in the arguments: a resume takes the
+        # journal's then.
+        self.assertEqual((None, None, None, None, None), (
+            args.max_parallel, args.max_per_source,
+            args.max_per_destination, args.timeout, args.max_failures))
+        self.assertIn('(default: 4)', batch_cmd.BatchMigrate(None, None)
+                      .get_parser('batch').format_help())
         args = self.parse('vm', '--live-migration')
         batch_cmd.BatchMigrate.validate(args)
         self.assertEqual('live', args.mode)
 
     def test_one_default_in_one_place(self):
         args = self.parse('vm')
+        batch_cmd.BatchMigrate.validate(args)
+        o = batch_cmd.BatchMigrate(None, None)._options(args)
         self.assertEqual(
             (batch.Options.max_parallel, batch.Options.max_per_source,
              batch.Options.max_per_destination, batch.Options.retries),
-            (args.max_parallel, args.max_per_source,
-             args.max_per_destination, args.retries))
+            (o.max_parallel, o.max_per_source, o.max_per_destination,
+             o.retries))
 
 
 class TestExitCode(testtools.TestCase):
