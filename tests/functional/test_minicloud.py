@@ -20,6 +20,8 @@ import datetime
 import email.utils
 import http.client
 import json
+import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
@@ -29,6 +31,17 @@ from tests.minicloud import faultproxy
 
 POLICY_403 = ("Policy doesn't allow os_compute_api:os-migrate-server:migrate "
               "to be performed.")
+# What a process sees of its clocks: wall (two ways), and whether the
+# monotonic and wall clocks run over a 0.5 s sleep.
+CLOCKS = """
+import datetime, json, time
+m, w = time.monotonic(), time.time()
+time.sleep(0.5)
+print(json.dumps({'time': time.time(),
+                  'now': datetime.datetime.now().timestamp(),
+                  'monotonic_ran': time.monotonic() - m,
+                  'wall_ran': time.time() - w}))
+"""
 
 
 class TestMiniCloud(base.MiniCloudTestCase):
@@ -325,3 +338,25 @@ class TestMiniCloud(base.MiniCloudTestCase):
         [record] = self._migrations(sid)
         self.assertEqual('confirmed', record['Status'])
         self.assertEqual(2, proxy.injected['fail'])
+
+    # -- the client's clock ----------------------------------------------
+    def test_cli_clock_an_hour_ahead_still_runs_and_talks(self):
+        env = self.cloud.cli_env(clock_offset=3600)
+        probe = subprocess.run([sys.executable, '-c', CLOCKS], env=env,
+                               capture_output=True, text=True, timeout=60)
+        clocks = json.loads(probe.stdout)
+        now = time.time()
+        self.assertAlmostEqual(3600, clocks['time'] - now, delta=30)
+        self.assertAlmostEqual(3600, clocks['now'] - now, delta=30)
+        # Not frozen: both clocks run at their pace.
+        self.assertAlmostEqual(0.5, clocks['monotonic_ran'], delta=0.3)
+        self.assertAlmostEqual(0.5, clocks['wall_ran'], delta=0.3)
+        # The cloud's clock is left alone: Nova's Date is the real time.
+        response, _ = self._get(self.cloud.info['compute_url'], '/servers')
+        sent = email.utils.parsedate_to_datetime(response.getheader('Date'))
+        self.assertLess(abs(sent.timestamp() - now), 30)
+        # And the CLI under it still talks to the cloud (admin_token).
+        sid = self._one()
+        listed = json.loads(self.openstack(
+            'server', 'list', '--all-projects', '-f', 'json', env=env).stdout)
+        self.assertIn(sid, [s['ID'] for s in listed])
