@@ -31,13 +31,16 @@ class MiniCloudTestCase(testtools.TestCase):
 
     COMPUTES = 3
     CONFIRM_WINDOW = 0
+    # Nova policy rules over the defaults (see MiniCloud), None: defaults.
+    POLICY: ty.Optional[ty.Dict[str, str]] = None
     cloud: minicloud.MiniCloud
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.cloud = minicloud.MiniCloud(computes=cls.COMPUTES,
-                                        confirm_window=cls.CONFIRM_WINDOW)
+                                        confirm_window=cls.CONFIRM_WINDOW,
+                                        policy=cls.POLICY)
         try:
             cls.cloud.setUp()
         except BaseException:
