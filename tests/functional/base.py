@@ -31,13 +31,16 @@ class MiniCloudTestCase(testtools.TestCase):
 
     COMPUTES = 3
     CONFIRM_WINDOW = 0
+    # Nova policy rules over the defaults (see MiniCloud), None: defaults.
+    POLICY: ty.Optional[ty.Dict[str, str]] = None
     cloud: minicloud.MiniCloud
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.cloud = minicloud.MiniCloud(computes=cls.COMPUTES,
-                                        confirm_window=cls.CONFIRM_WINDOW)
+                                        confirm_window=cls.CONFIRM_WINDOW,
+                                        policy=cls.POLICY)
         try:
             cls.cloud.setUp()
         except BaseException:
@@ -63,8 +66,16 @@ class MiniCloudTestCase(testtools.TestCase):
     # -- the real CLI ------------------------------------------------------
     def openstack(self, *args: str, user: str = 'admin',
                   expect_rc: ty.Optional[int] = 0,
-                  timeout: float = 600) -> subprocess.CompletedProcess:
-        result = self.cloud.openstack(*args, user=user, timeout=timeout)
+                  timeout: float = 600,
+                  env: ty.Optional[ty.Dict[str, str]] = None
+                  ) -> subprocess.CompletedProcess:
+        """Run the real CLI, in ``env`` if given.
+
+        ``self.cloud.cli_env`` makes one that goes through a fault proxy,
+        or has the client's clock off the cloud's.
+        """
+        result = self.cloud.openstack(*args, user=user, timeout=timeout,
+                                      env=env)
         self.addDetail('cli-%s' % ' '.join(args)[:60],
                        content.text_content(
                            'rc=%s\nstdout:\n%s\nstderr:\n%s' % (

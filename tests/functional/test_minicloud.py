@@ -16,13 +16,32 @@ Everything here goes through the real ``openstack`` CLI (core commands only)
 over HTTP to the real nova-api, except the harness controls themselves.
 """
 
+import datetime
+import email.utils
+import http.client
+import json
+import subprocess
+import sys
 import time
+import urllib.parse
 import uuid
 
 from tests.functional import base
+from tests.minicloud import faultproxy
 
 POLICY_403 = ("Policy doesn't allow os_compute_api:os-migrate-server:migrate "
               "to be performed.")
+# What a process sees of its clocks: wall (two ways), and whether the
+# monotonic and wall clocks run over a 0.5 s sleep.
+CLOCKS = """
+import datetime, json, time
+m, w = time.monotonic(), time.time()
+time.sleep(0.5)
+print(json.dumps({'time': time.time(),
+                  'now': datetime.datetime.now().timestamp(),
+                  'monotonic_ran': time.monotonic() - m,
+                  'wall_ran': time.time() - w}))
+"""
 
 
 class TestMiniCloud(base.MiniCloudTestCase):
@@ -227,3 +246,117 @@ class TestMiniCloud(base.MiniCloudTestCase):
         self.openstack('--os-compute-api-version', '2.56', 'server',
                        'migrate', '--host', 'compute3', '--wait', sid)
         self.assertEqual('compute3', self.server_view(sid)['host'])
+
+    # -- the fault proxy -------------------------------------------------
+    def _proxy(self):
+        proxy = faultproxy.FaultProxy(self.cloud.info['compute_url'])
+        self.addCleanup(proxy.stop)
+        return proxy, self.cloud.cli_env(proxy.url)
+
+    @staticmethod
+    def _get(base_url, path):
+        """GET as admin; the response (read) and its body."""
+        url = urllib.parse.urlsplit(base_url + path)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
+            conn.request('GET', url.path, headers={
+                'X-Auth-Token': 'admin:admin',
+                'OpenStack-API-Version': 'compute 2.74'})
+            response = conn.getresponse()
+            return response, json.loads(response.read())
+        finally:
+            conn.close()
+
+    def test_proxy_passes_novas_date_and_server_once(self):
+        proxy, _ = self._proxy()
+        direct, _ = self._get(self.cloud.info['compute_url'], '/servers')
+        via, body = self._get(proxy.url, '/servers')
+        self.assertIn('servers', body)
+        for response in (direct, via):
+            self.assertEqual(1, len(response.msg.get_all('Date')))
+            self.assertEqual(1, len(response.msg.get_all('Server')))
+        # Nova's (wsgiref's), not the proxy's (http.server's BaseHTTP).
+        self.assertEqual(direct.getheader('Server'), via.getheader('Server'))
+        self.assertIn('WSGIServer', via.getheader('Server'))
+        sent = email.utils.parsedate_to_datetime(via.getheader('Date'))
+        self.assertLess(abs(sent - datetime.datetime.now(
+            datetime.timezone.utc)).total_seconds(), 30)
+        # An answer of the proxy's own carries the proxy's headers.
+        proxy.fail('GET', '/servers', status=503)
+        failed, body = self._get(proxy.url, '/servers')
+        self.assertEqual(503, failed.status)
+        self.assertIn('BaseHTTP', failed.getheader('Server'))
+        self.assertEqual(1, len(failed.msg.get_all('Date')))
+        self.assertEqual('fault proxy: 503', body['message'])
+
+    def test_proxy_lose_reply_answers_at_once_nova_acts_later(self):
+        sid = self._one()
+        proxy, env = self._proxy()
+        late = proxy.lose_reply('POST', '/servers/%s/action' % sid,
+                                'migrate', forward_after=3.0)
+        result = self.openstack('server', 'migrate', sid, env=env,
+                                expect_rc=1)
+        # The client got the gateway's 504 before Nova saw the request.
+        self.assertFalse(late.forwarded.is_set())
+        self.assertIn('504', result.stderr)
+        self.assertIn('gave up waiting', result.stderr)
+        self.assertEqual([], self.cloud.truth(sid)[sid]['migrations'])
+        self.assertEqual((1, 1), (late.count, proxy.injected['late']))
+        # Nova got it 3 s later, and acted on it.
+        self.assertTrue(late.forwarded.wait(30))
+        self.assertEqual(202, late.nova_status)
+        view = self._wait(sid, 'VERIFY_RESIZE')
+        self.assertNotEqual('compute1', view['host'])
+        # times=1: the next one goes through unharmed.
+        self.openstack('server', 'migration', 'confirm', sid, env=env)
+        self._wait(sid, 'ACTIVE')
+        [record] = self._migrations(sid)
+        self.assertEqual('confirmed', record['Status'])
+        self.assertEqual(1, late.count)
+
+    def test_proxy_fail_with_and_without_nova_acting(self):
+        sid = self._one()
+        self.openstack('server', 'migrate', '--wait', sid)
+        proxy, env = self._proxy()
+        path = '/servers/%s/action' % sid
+        unsent = proxy.fail('POST', path, 'confirmResize', status=503)
+        applied = proxy.fail('POST', path, 'confirmResize', status=502,
+                             forward=True)
+        # 1st confirm: 503, never reached Nova.
+        result = self.openstack('server', 'migration', 'confirm', sid,
+                                env=env, expect_rc=1)
+        self.assertIn('503', result.stderr)
+        self.assertEqual((1, None), (unsent.count, unsent.nova_status))
+        self.assertEqual('VERIFY_RESIZE', self.cloud.truth(sid)[sid][
+            'status'])
+        # 2nd confirm: Nova confirmed it (204), the client got 502.
+        result = self.openstack('server', 'migration', 'confirm', sid,
+                                env=env, expect_rc=1)
+        self.assertIn('502', result.stderr)
+        self.assertEqual((1, 204), (applied.count, applied.nova_status))
+        self._wait(sid, 'ACTIVE')
+        [record] = self._migrations(sid)
+        self.assertEqual('confirmed', record['Status'])
+        self.assertEqual(2, proxy.injected['fail'])
+
+    # -- the client's clock ----------------------------------------------
+    def test_cli_clock_an_hour_ahead_still_runs_and_talks(self):
+        env = self.cloud.cli_env(clock_offset=3600)
+        probe = subprocess.run([sys.executable, '-c', CLOCKS], env=env,
+                               capture_output=True, text=True, timeout=60)
+        clocks = json.loads(probe.stdout)
+        now = time.time()
+        self.assertAlmostEqual(3600, clocks['time'] - now, delta=30)
+        self.assertAlmostEqual(3600, clocks['now'] - now, delta=30)
+        # Not frozen: both clocks run at their pace.
+        self.assertAlmostEqual(0.5, clocks['monotonic_ran'], delta=0.3)
+        self.assertAlmostEqual(0.5, clocks['wall_ran'], delta=0.3)
+        # The cloud's clock is left alone: Nova's Date is the real time.
+        response, _ = self._get(self.cloud.info['compute_url'], '/servers')
+        sent = email.utils.parsedate_to_datetime(response.getheader('Date'))
+        self.assertLess(abs(sent.timestamp() - now), 30)
+        # And the CLI under it still talks to the cloud (admin_token).
+        sid = self._one()
+        listed = json.loads(self.openstack(
+            'server', 'list', '--all-projects', '-f', 'json', env=env).stdout)
+        self.assertIn(sid, [s['ID'] for s in listed])

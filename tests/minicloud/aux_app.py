@@ -16,7 +16,8 @@
   look-ups (OSC resolves ``--project`` and insists on an identity endpoint).
 - ``/image``: read-only Glance v2 images from nova's GlanceFixture data.
 - ``/minicloud``: the test controls (``GET /minicloud/state``,
-  ``POST /minicloud/control``) and nova-api's request counter.
+  ``POST /minicloud/control``), nova-api's request counter, and where
+  servers really are whatever Nova's policy shows (``GET /minicloud/truth``).
 """
 
 import datetime
@@ -51,6 +52,7 @@ class AuxApp:
             ('GET', r'/image/v2/images/?', self.list_images),
             ('GET', r'/image/v2/images/(?P<id>[^/]+)', self.get_image),
             ('GET', r'/minicloud/state', self.state),
+            ('GET', r'/minicloud/truth', self.truth),
             ('POST', r'/minicloud/control', self.control),
         ]
 
@@ -158,6 +160,9 @@ class AuxApp:
     # -- controls ----------------------------------------------------------
     def state(self, environ):
         return 200, self.controller.state()
+
+    def truth(self, environ):
+        return 200, self.controller.truth(self._query(environ).get('server'))
 
     def control(self, environ):
         length = int(environ.get('CONTENT_LENGTH') or 0)

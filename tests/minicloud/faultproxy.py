@@ -23,15 +23,25 @@ and, when asked:
 * refuses every connection (``down()`` closes its socket; ``up()`` opens
   it again on the same port);
 * holds the requests that match a rule until the test decides what becomes
-  of them (``hold``): the way to stop a client at an exact point.
+  of them (``hold``): the way to stop a client at an exact point;
+* answers a matching request at once with a gateway error and sends it on
+  to Nova a few seconds later (``lose_reply``: a load balancer that gave up
+  waiting while Nova still acts on the request);
+* answers a matching request with an error, after Nova acted on it or
+  without sending it on (``fail``).
+
+Answers it forwards carry Nova's own headers (its ``Date`` too: a client
+may read Nova's clock from it), not the proxy's.
 """
 
 import http.client
 import http.server
+import json
 import random
 import socket
 import struct
 import threading
+import time
 import typing as ty
 import urllib.parse
 
@@ -39,28 +49,70 @@ HOP_BY_HOP = {'connection', 'keep-alive', 'transfer-encoding',
               'proxy-connection', 'te', 'trailer', 'upgrade'}
 
 
-class Hold:
-    """Requests matching (method, path part, action) wait for a decision."""
+class Rule:
+    """Matches requests by method, a part of the path and the action."""
 
     def __init__(self, method: str, contains: str,
                  action: ty.Optional[str] = None) -> None:
         self.method = method
         self.contains = contains
         self.action = action
-        self.arrived = threading.Event()
-        self.decided = threading.Event()
-        self.forward = True   # send it on to Nova
-        self.respond = True   # give the client Nova's answer
-        self.count = 0
+        self.count = 0  # requests it took
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         if method != self.method or self.contains not in path:
             return False
         return self.action is None or ('"%s"' % self.action).encode() in body
 
+
+class Hold(Rule):
+    """Requests matching (method, path part, action) wait for a decision."""
+
+    def __init__(self, method: str, contains: str,
+                 action: ty.Optional[str] = None) -> None:
+        super().__init__(method, contains, action)
+        self.arrived = threading.Event()
+        self.decided = threading.Event()
+        self.forward = True   # send it on to Nova
+        self.respond = True   # give the client Nova's answer
+
     def release(self, forward: bool = True, respond: bool = True) -> None:
         self.forward, self.respond = forward, respond
         self.decided.set()
+
+
+class Fault(Rule):
+    """The next ``times`` matching requests get ``status`` from the proxy.
+
+    ``kind`` 'late' (``lose_reply``): answered at once, sent on to Nova
+    ``forward_after`` seconds later, Nova's answer dropped. 'fail': sent on
+    first if ``forward`` (Nova acts, its answer is dropped), else never.
+    What Nova answered is in ``nova_status`` (None: not sent, or no answer
+    yet); ``forwarded`` is set once it has answered.
+    """
+
+    def __init__(self, kind: str, method: str, contains: str,
+                 action: ty.Optional[str], status: int, times: int,
+                 forward: bool, forward_after: float = 0.0) -> None:
+        super().__init__(method, contains, action)
+        self.kind = kind
+        self.status = status
+        self.times = times
+        self.forward = forward
+        self.forward_after = forward_after
+        self.arrived = threading.Event()
+        self.forwarded = threading.Event()
+        self.nova_status: ty.Optional[int] = None
+        self.nova_statuses: ty.List[int] = []
+
+    @property
+    def spent(self) -> bool:
+        return self.count >= self.times
+
+    def record(self, status: int) -> None:
+        self.nova_statuses.append(status)
+        self.nova_status = status
+        self.forwarded.set()
 
 
 class FaultProxy:
@@ -73,9 +125,10 @@ class FaultProxy:
         self.reset_rate = 0.0
         self.lost_rate = 0.0
         self.holds: ty.List[Hold] = []
+        self.faults: ty.List[Fault] = []
         self.lock = threading.Lock()
         self.injected = {'503': 0, 'reset': 0, 'lost': 0, 'refused': 0,
-                         'held': 0}
+                         'held': 0, 'late': 0, 'fail': 0}
         self.forwarded = 0
         self.port = 0
         self._server: ty.Optional[http.server.ThreadingHTTPServer] = None
@@ -123,17 +176,50 @@ class FaultProxy:
         self.holds.append(hold)
         return hold
 
+    def lose_reply(self, method: str, contains: str,
+                   action: ty.Optional[str] = None, status: int = 504,
+                   forward_after: float = 3.0, times: int = 1) -> Fault:
+        """Answer ``status`` at once; Nova gets the request later.
+
+        What a load balancer does when it stops waiting for a slow API: the
+        client sees a gateway timeout, and the request still reaches Nova
+        (here ``forward_after`` seconds later), which acts on it.
+        """
+        fault = Fault('late', method, contains, action, status, times,
+                      forward=True, forward_after=forward_after)
+        self.faults.append(fault)
+        return fault
+
+    def fail(self, method: str, contains: str,
+             action: ty.Optional[str] = None, status: int = 503,
+             forward: bool = False, times: int = 1) -> Fault:
+        """Answer ``status``; with ``forward`` Nova acted on it first."""
+        fault = Fault('fail', method, contains, action, status, times,
+                      forward=forward)
+        self.faults.append(fault)
+        return fault
+
     # -- per request ----------------------------------------------------------
     def decide(self, method: str, path: str, body: bytes
-               ) -> ty.Tuple[str, ty.Optional[Hold]]:
-        """'forward', '503', 'reset' or 'lost' (and the hold, if any)."""
-        for hold in self.holds:
-            if not hold.decided.is_set() and hold.matches(method, path, body):
-                with self.lock:
-                    self.injected['held'] += 1
-                hold.count += 1
-                return 'forward', hold
+               ) -> ty.Tuple[str, ty.Optional[Rule]]:
+        """What becomes of a request, and the rule that decided it.
+
+        'forward', '503', 'reset', 'lost', 'late' or 'fail'; the hold or
+        fault that matched, if any.
+        """
         with self.lock:
+            for hold in self.holds:
+                if not hold.decided.is_set() and hold.matches(method, path,
+                                                              body):
+                    self.injected['held'] += 1
+                    hold.count += 1
+                    return 'forward', hold
+            for fault in self.faults:
+                if not fault.spent and fault.matches(method, path, body):
+                    self.injected[fault.kind] += 1
+                    fault.count += 1
+                    fault.arrived.set()
+                    return fault.kind, fault
             roll = self.random.random()
             if roll < self.error_rate:
                 choice = '503'
@@ -166,7 +252,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
-        choice, hold = self.owner.decide(self.command, self.path, body)
+        choice, rule = self.owner.decide(self.command, self.path, body)
+        hold = rule if isinstance(rule, Hold) else None
         if hold is not None:
             hold.arrived.set()
             hold.decided.wait(600)
@@ -174,38 +261,89 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._reset()
                 return
         if choice == '503':
-            data = b'{"error": "fault proxy: 503"}'
-            self.send_response(503)
-            self.send_header('Content-Type', 'application/json')
-            self.send_header('Content-Length', str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._error(503, 'Service Unavailable', 'fault proxy: 503')
             return
         if choice == 'reset':
             self._reset()
             return
-        conn = http.client.HTTPConnection(*self.owner.upstream, timeout=300)
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in HOP_BY_HOP}
-        conn.request(self.command, self.path, body=body or None,
-                     headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        with self.owner.lock:
-            self.owner.forwarded += 1
+        if isinstance(rule, Fault):
+            self._fault(rule, body)
+            return
+        status, reason, headers, data = self._forward(body)
         if choice == 'lost' or (hold is not None and not hold.respond):
             self._reset()
             return
-        self.send_response(response.status, response.reason)
-        for key, value in response.getheaders():
+        # Nova's status line and headers (Date, Server) as they are: not
+        # send_response(), which would add the proxy's own Date and Server.
+        self.send_response_only(status, reason)
+        for key, value in headers:
             if key.lower() not in HOP_BY_HOP | {'content-length'}:
                 self.send_header(key, value)
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
+    def _forward(self, body: bytes
+                 ) -> ty.Tuple[int, str, ty.List[ty.Tuple[str, str]], bytes]:
+        """Send the request to Nova; its status, reason, headers, body."""
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP}
+        return _send(self.owner, self.command, self.path, headers, body)
+
+    def _fault(self, fault: Fault, body: bytes) -> None:
+        if fault.kind == 'late':
+            # Answer first; the request reaches Nova later, from a thread
+            # of its own (this handler's connection is closed by then).
+            self._forward_late(fault, body)
+            self._error(fault.status, None, 'fault proxy: the gateway '
+                        'gave up waiting (the request still reaches Nova)')
+            return
+        if fault.forward:
+            fault.record(self._forward(body)[0])
+        self._error(fault.status, None, 'fault proxy: %d' % fault.status)
+
+    def _forward_late(self, fault: Fault, body: bytes) -> None:
+        request = (self.command, self.path,
+                   {k: v for k, v in self.headers.items()
+                    if k.lower() not in HOP_BY_HOP})
+
+        def later() -> None:
+            time.sleep(fault.forward_after)
+            try:
+                status = _send(self.owner, *request, body)[0]
+            except OSError:
+                status = 0  # no answer (the cloud is stopping)
+            fault.record(status)
+
+        threading.Thread(target=later, daemon=True,
+                         name='faultproxy-late').start()
+
+    def _error(self, status: int, reason: ty.Optional[str],
+               message: str) -> None:
+        """An answer of the proxy's own, like a load balancer's."""
+        data = json.dumps({'message': message, 'code': status}).encode()
+        self.send_response(status, reason)  # the proxy's Date and Server
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+def _send(owner: FaultProxy, method: str, path: str,
+          headers: ty.Dict[str, str], body: bytes
+          ) -> ty.Tuple[int, str, ty.List[ty.Tuple[str, str]], bytes]:
+    conn = http.client.HTTPConnection(*owner.upstream, timeout=300)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    with owner.lock:
+        owner.forwarded += 1
+    return response.status, response.reason, response.getheaders(), data
 
 
 class _Discard:

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import typing as ty
+import urllib.parse
 import urllib.request
 
 import fixtures
@@ -56,13 +57,62 @@ def openstack_cli() -> str:
     return os.path.join(os.path.dirname(sys.executable), 'openstack')
 
 
+_FAKETIME_CHECKED: ty.Set[float] = set()
+
+
+def faketime_env(offset: float) -> ty.Dict[str, str]:
+    """Environment that runs a process with its wall clock ``offset`` s off.
+
+    libfaketime (LD_PRELOAD) shifts what the process and its children read
+    of the real-time clock (``time.time()``, ``datetime.now()``, ``date``);
+    the monotonic clock is left alone, so timeouts and sleeps still work.
+    The ``libfaketime`` package (tox's functional deps) ships the library
+    and says where it is.
+    """
+    try:
+        import libfaketime
+    except ImportError as exc:
+        raise MiniCloudError('a shifted client clock needs the libfaketime '
+                             'package (tox -e functional installs it): %s'
+                             % exc)
+    _, env = libfaketime.get_reload_information()
+    env = dict(env)
+    # Relative: the clock still runs, ``offset`` seconds ahead (or behind).
+    env['FAKETIME'] = '%+d' % offset
+    env['DONT_FAKE_MONOTONIC'] = '1'
+    if offset not in _FAKETIME_CHECKED:
+        # The dynamic loader only warns about a library it cannot load (a
+        # wheel built for another machine): the clock would silently stay.
+        probe = subprocess.run(
+            [sys.executable, '-c', 'import time; print(time.time())'],
+            env=dict(os.environ, **env), capture_output=True, text=True,
+            timeout=60)
+        try:
+            shift = float(probe.stdout) - time.time()
+        except ValueError:
+            shift = 0.0
+        if abs(shift - offset) > 60:
+            raise MiniCloudError('libfaketime does not shift the clock by '
+                                 '%ss here (got %.0fs): %s' % (
+                                     offset, shift, probe.stderr.strip()))
+        _FAKETIME_CHECKED.add(offset)
+    return env
+
+
 class MiniCloud(fixtures.Fixture):
     def __init__(self, computes: int = 3, confirm_window: int = 0,
-                 debug: bool = False, max_limit: int = 1000) -> None:
+                 debug: bool = False, max_limit: int = 1000,
+                 policy: ty.Optional[ty.Dict[str, str]] = None) -> None:
+        """A cloud; ``policy``: Nova policy rules over the defaults.
+
+        E.g. ``{'os_compute_api:os-extended-server-attributes': '!'}``; they
+        bind every caller, admin included (see ``truth()``).
+        """
         super().__init__()
         self.computes = computes
         self.confirm_window = confirm_window
         self.max_limit = max_limit
+        self.policy = policy
         self.debug = debug
         self.keep = False  # set when a test failed: keep the logs
         self.info: dict = {}
@@ -77,6 +127,11 @@ class MiniCloud(fixtures.Fixture):
                 '--max-limit', str(self.max_limit)]
         if self.debug:
             args.append('--debug')
+        if self.policy is not None:
+            path = os.path.join(self.dir, 'policy.yaml')
+            with open(path, 'w') as f:
+                json.dump(self.policy, f, indent=1)  # JSON is YAML
+            args += ['--policy-file', path]
         env = dict(os.environ, PYTHONPATH=REPO)
         started = time.monotonic()
         with open(os.path.join(self.dir, 'process.log'), 'wb') as out:
@@ -160,14 +215,23 @@ class MiniCloud(fixtures.Fixture):
             ]
         return '\n'.join(lines) + '\n'
 
-    def cli_env(self, compute_url: ty.Optional[str] = None
-                ) -> ty.Dict[str, str]:
+    def cli_env(self, compute_url: ty.Optional[str] = None,
+                clock_offset: float = 0) -> ty.Dict[str, str]:
         """Environment for an ``openstack`` subprocess: only this cloud.
 
         ``compute_url``: reach nova-api there instead (a fault proxy).
+        ``clock_offset``: the subprocess's wall clock runs that many
+        seconds ahead of the cloud's (behind if negative); see
+        ``faketime_env``.
         """
         env = {k: v for k, v in os.environ.items()
                if not k.startswith('OS_')}
+        if clock_offset:
+            for key, value in faketime_env(clock_offset).items():
+                # (libfaketime's LD_PRELOAD already keeps the one we had.)
+                if key == 'LD_LIBRARY_PATH' and env.get(key):
+                    value = '%s:%s' % (value, env[key])
+                env[key] = value
         env['OS_CLIENT_CONFIG_FILE'] = self.clouds_yaml
         if compute_url:
             path = os.path.join(self.dir, 'clouds-%s.yaml' % abs(
@@ -179,12 +243,16 @@ class MiniCloud(fixtures.Fixture):
 
     def openstack(self, *args: str, user: str = 'admin',
                   timeout: float = 600,
-                  env: ty.Optional[ty.Dict[str, str]] = None
-                  ) -> subprocess.CompletedProcess:
-        """Run the real ``openstack`` CLI against this cloud."""
+                  env: ty.Optional[ty.Dict[str, str]] = None,
+                  clock_offset: float = 0) -> subprocess.CompletedProcess:
+        """Run the real ``openstack`` CLI against this cloud.
+
+        ``env``: from ``cli_env``; else this cloud's, with the client's
+        clock ``clock_offset`` seconds off.
+        """
         cmd = [openstack_cli(), '--os-cloud', CLOUDS[user][0]] + list(args)
-        return subprocess.run(cmd, env=env or self.cli_env(),
-                              capture_output=True, text=True,
+        env = env or self.cli_env(clock_offset=clock_offset)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
 
     def connection(self, user: str = 'admin'):
@@ -209,6 +277,22 @@ class MiniCloud(fixtures.Fixture):
         with urllib.request.urlopen(self.info['control_url'] + '/state',
                                     timeout=30) as response:
             return json.load(response)
+
+    def truth(self, server_id: ty.Optional[str] = None
+              ) -> ty.Dict[str, dict]:
+        """Servers as Nova's database has them, whatever the policy shows.
+
+        ``{id: {'name', 'host', 'node', 'vm_state', 'task_state', 'status',
+        'migrations': [{'id', 'status', 'migration_type', 'source_compute',
+        'dest_compute'}, ...]}}`` for every server not deleted (only
+        ``server_id`` if given). Read in the cloud process, not through
+        nova-api: a policy that hides hosts binds the CLI, not the harness.
+        """
+        url = self.info['control_url'] + '/truth'
+        if server_id:
+            url += '?server=' + urllib.parse.quote(server_id)
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.load(response)['servers']
 
     def set_delay(self, seconds: float) -> dict:
         """Every migration from now on takes ``seconds`` longer."""
