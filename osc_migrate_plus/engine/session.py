@@ -34,9 +34,12 @@ from osc_migrate_plus import model
 
 # Options a resumed batch must keep: they decide what "done" means.
 BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
-# Limits a resumed batch keeps unless they are given again.
+# Limits the journal records; a resumed batch keeps them unless they are
+# given again, except --timeout: how long to wait is each run's own.
 LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination', 'timeout',
           'max_failures')
+KEPT_LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination',
+               'max_failures')
 
 
 class Contradiction(Exception):
@@ -154,7 +157,7 @@ class Resumption:
             raise Contradiction('options contradict the journal %s: %s'
                                 % (self.path, '; '.join(differences)))
         limits = self.header.get('limits', {})
-        for key in LIMITS:
+        for key in KEPT_LIMITS:
             if key not in explicit and limits.get(key) is not None:
                 setattr(options, key, limits[key])
         options.source_host = self.header.get('selection', {}).get(

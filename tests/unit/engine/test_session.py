@@ -41,7 +41,9 @@ class TestResume(testtools.TestCase):
         self.options = batch.Options(interval=1, confirm=True)
         self.journal = jrn.Journal.create(self.path, {'options': {
             'mode': 'cold', 'host': None, 'block_migration': None,
-            'confirm': True, 'verify_command': None}})
+            'confirm': True, 'verify_command': None}, 'limits': {
+            'max_parallel': 1, 'max_per_source': 1,
+            'max_per_destination': 2, 'timeout': 30, 'max_failures': 2}})
 
     def planned(self, *sids):
         self.journal.write({'type': 'plan', 'servers': [
@@ -175,8 +177,14 @@ class TestResume(testtools.TestCase):
         e = self.assertRaises(session.Contradiction, resumption.options,
                               given, ['mode'])
         self.assertIn("mode (journal: 'cold', now: 'live')", str(e))
-        # Left out, they follow the journal; limits may change.
+        # Left out, they follow the journal; so do the limits, unless
+        # given again; --timeout is each run's own.
         options = resumption.options(batch.Options(mode=None,
                                                    max_parallel=9), [])
-        self.assertEqual(('cold', True, 9), (options.mode, options.confirm,
-                                             options.max_parallel))
+        self.assertEqual(('cold', True, 1, 1, 2, 3600), (
+            options.mode, options.confirm, options.max_parallel,
+            options.max_per_source, options.max_failures, options.timeout))
+        options = resumption.options(batch.Options(max_parallel=9),
+                                     ['max_parallel'])
+        self.assertEqual((9, 1), (options.max_parallel,
+                                  options.max_per_source))
