@@ -356,14 +356,16 @@ class Runner:
             return False
         if latest.host is None and latest.host_hidden:
             latest = dataclasses.replace(latest, host=planned.host)
-        if planned.host and latest.host != planned.host and \
-                latest.task_state not in model.MIGRATING_TASK_STATES:
+        if planned.host and latest.host and latest.host != planned.host \
+                and latest.task_state not in model.MIGRATING_TASK_STATES:
             self.finish(entry, R.SKIPPED, 'moved since the plan: now on %s, '
                         'not %s' % (latest.host, planned.host))
             return False
         item = plan.preflight(latest, self.options.mode,
                               self.options.source_host, self.options.host)
         if item.verdict == plan.SKIPPED:
+            entry.item = dataclasses.replace(entry.item, mode=None)
+            entry.follow.kind = None
             self.finish(entry, R.SKIPPED, 'changed since the plan: %s'
                         % item.reason)
             return False

@@ -231,6 +231,28 @@ class TestSubmissions(RunnerTestCase):
         self.assertIn('vm_state paused', entries[sids[2]].message)
         self.assertEqual(4, self.nova.count('POST', 'migrate'))
 
+    def test_the_plan_is_checked_again_at_each_turn(self):
+        # Planned while ACTIVE (live, in auto mode); stopped by its owner
+        # before its turn: migrated cold, its SHUTOFF kept. Another
+        # shelved meanwhile: skipped with the reason, no request sent.
+        sids = self.servers(3)
+
+        def planned():
+            stopped, shelved = sids[1], sids[2]
+            self.nova._servers[stopped]['vm_state'] = 'stopped'
+            self.nova._save(self.nova._servers[shelved],
+                            vm_state='shelved_offloaded', host=None)
+            self.nova._save(self.nova._servers[stopped], task_state=None)
+        ok, entries = self.run_batch(sids, 'auto', confirm=True,
+                                     max_parallel=1, planned=planned)
+        got = [(entries[s].follow.kind, entries[s].result) for s in sids]
+        self.assertEqual([(model.Kind.LIVE, R.MIGRATED),
+                          (model.Kind.COLD, R.CONFIRMED),
+                          (None, R.SKIPPED)], got)
+        self.assertEqual('SHUTOFF', self.nova.server(sids[1])['status'])
+        self.assertIn('changed since the plan', entries[sids[2]].message)
+        self.assertEqual([], self.nova.records(sids[2]))
+
     def test_a_lost_answer_nova_carried_out_is_followed(self):
         [sid] = self.servers(1)
         self.nova.lose_reply('migrate', apply_after=0.0, status='reset')
