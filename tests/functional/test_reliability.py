@@ -21,6 +21,7 @@ from tests.reliability.test_faults import TestApiFaults  # noqa: F401
 from tests.reliability.test_faults import TestClientKilled  # noqa: F401
 from tests.reliability.test_faults import TestHostFaults  # noqa: F401
 from tests.reliability.test_faults import TestInterrupt  # noqa: F401
+from tests.reliability.test_faults import TestLostAnswers  # noqa: F401
 from tests.reliability.test_faults import \
     TestNovaConfirmsByItself  # noqa: F401
 from tests.reliability.test_journal import TestJournalDamage  # noqa: F401

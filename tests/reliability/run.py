@@ -53,8 +53,10 @@ def summarize(records, suites):
         '| faults injected (scenario level) | %d |' % sum(
             r['faults'] for r in scenarios),
         '| proxy faults: 503 / reset before / reset after (lost answer) / '
-        'held | %d / %d / %d / %d |' % tuple(
-            injected.get(k, 0) for k in ('503', 'reset', 'lost', 'held')),
+        'answered at once, sent on later / failed after Nova acted / held '
+        '| %d / %d / %d / %d / %d / %d |' % tuple(
+            injected.get(k, 0) for k in ('503', 'reset', 'lost', 'late',
+                                         'fail', 'held')),
         '| servers checked | %d |' % sum(r['servers'] for r in scenarios),
         '| servers moved | %d |' % sum(r['moved'] for r in scenarios),
         '| servers lost | %d |' % sum(r['lost'] for r in scenarios), '']

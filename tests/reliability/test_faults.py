@@ -73,6 +73,37 @@ class TestApiFaults(FaultTestCase):
         self.assertEqual({'confirmed'}, set(results.values()))
 
 
+class TestLostAnswers(FaultTestCase):
+    """Answers lost between the client and Nova; Nova acts all the same."""
+
+    def test_migrate_answered_504_and_carried_out_later(self):
+        # A load balancer gives up on two migrate requests; Nova gets them
+        # 3 s later. Never a second migration of those servers.
+        ids, before, sources = self.scenario('compute1', 6)
+        proxy = self.use_proxy()
+        proxy.lose_reply('POST', '/action', 'migrate', status=504,
+                         forward_after=3.0, times=2)
+        path = self.journal()
+        run = self.run_batch(*ids, '--confirm', '--interval', '1', *LIMITS,
+                             '--state-file', path)
+        self.assertEqual(2, proxy.injected['late'], proxy.injected)
+        results = self.check('migrate answered 504, carried out 3 s later',
+                             ids, run, before, sources, path, faults=2)
+        self.assertEqual({'confirmed'}, set(results.values()))
+
+    def test_confirm_carried_out_but_answered_502(self):
+        ids, before, sources = self.scenario('compute1', 4)
+        proxy = self.use_proxy()
+        proxy.fail('POST', '/action', 'confirmResize', status=502,
+                   forward=True, times=2)
+        path = self.journal()
+        run = self.run_batch(*ids, '--confirm', '--interval', '1', *LIMITS,
+                             '--state-file', path)
+        results = self.check('confirm carried out, answered 502', ids, run,
+                             before, sources, path, faults=2)
+        self.assertEqual({'confirmed'}, set(results.values()))
+
+
 class TestHostFaults(FaultTestCase):
     COMPUTES = 4
 
