@@ -335,6 +335,12 @@ class Runner:
         except model.NotFound:
             self.finish(entry, R.DELETED, 'the server was deleted')
             return True
+        except model.Transient:
+            raise  # Nova unreachable: this server waits its turn again
+        except model.NovaError as exc:
+            self.finish(entry, R.FAILED, 'not submitted again: reading its '
+                        'migration records failed: %s' % exc)
+            return True
         if newest is None or newest.id <= entry.follow.baseline_id:
             return False
         self.reporter.event(entry, 'Nova carried out an earlier request '
