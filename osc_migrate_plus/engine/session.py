@@ -249,6 +249,9 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
         # from what the server is now.
         entry = batch.new_entry(plan.preflight(
             as_found, options.mode, source_host, options.host), options)
+        # What Nova shows now: at its turn the server is checked against
+        # the plan's source (moved meanwhile: not migrated again).
+        entry.follow.server = server
         if entry.item.verdict == plan.ADOPT:
             how = {}
     entry.attempts = saved.attempts

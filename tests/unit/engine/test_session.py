@@ -108,6 +108,20 @@ class TestResume(testtools.TestCase):
         self.assertEqual(R.CONFIRMED, entries[sid].result)
         self.assertEqual(1, self.nova.count('POST', 'migrate'))
 
+    def test_a_server_moved_meanwhile_is_not_migrated_again(self):
+        # Planned on compute1, never submitted; someone moved it before
+        # the resume: skipped with the reason, not migrated from the plan.
+        sid = self.nova.add_server('vm')
+        self.planned(sid)
+        self.nova.start_elsewhere(sid)
+        self.nova.settle()
+        self.nova.auto_confirm(sid)
+        self.nova.settle()
+        ok, entries = self.resume()
+        self.assertEqual(R.SKIPPED, entries[sid].result)
+        self.assertIn('moved since the plan', entries[sid].message)
+        self.assertEqual(1, len(self.nova.records(sid)))
+
     def test_a_submission_that_may_not_have_reached_nova(self):
         # Killed while the migrate request was on the wire; Nova carries
         # it out a moment into the resume. Looked for, never sent again.
