@@ -186,7 +186,12 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         try:
             server = gateway.find_server(parsed_args.server)
             if parsed_args.start:
-                f = self._start(gateway, loop, server, parsed_args)
+                f = self._to_start(gateway, server, parsed_args)
+                # Known before the request goes out: a Ctrl-C from here on
+                # still reports.
+                loop.start(f, live=parsed_args.live_migration,
+                           host=parsed_args.host,
+                           block_migration=_block(parsed_args))
                 outcome = loop.follow(f)
             else:
                 f, report = self._attach(gateway, server, parsed_args)
@@ -214,9 +219,8 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             parsed_args, outcome_row(outcome, f.source)),
             exit_codes.for_result(outcome.result))
 
-    def _start(self, gateway: gw.NovaGateway, loop: follower.Follower,
-               server: model.Server,
-               args: argparse.Namespace) -> step.Follow:
+    def _to_start(self, gateway: gw.NovaGateway, server: model.Server,
+                  args: argparse.Namespace) -> step.Follow:
         if args.host:
             gateway.require('2.30' if args.live_migration else '2.56',
                             '--host with %s migration' % (
@@ -229,19 +233,11 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             if args.host == server.host:
                 raise model.NovaError('Server %s is already on host %s.' % (
                     server.id, args.host))
-        block: ty.Optional[bool] = None
-        if args.block_migration:
-            block = True
-        elif args.shared_migration:
-            block = False
-        f = step.Follow(
+        return step.Follow(
             server_id=server.id, source=server.host,
             original_status=server.status, goal=_goal(args),
             kind=model.Kind.LIVE if args.live_migration else model.Kind.COLD,
             server=server)
-        loop.start(f, live=args.live_migration, host=args.host,
-                   block_migration=block)
-        return f
 
     def _attach(self, gateway: gw.NovaGateway, server: model.Server,
                 args: argparse.Namespace
@@ -317,6 +313,15 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                 'again with: %s' % again)
         reporter.message(text)
         return loop.outcome(model.Result.INTERRUPTED, f, text)
+
+
+def _block(args: argparse.Namespace) -> ty.Optional[bool]:
+    """--block-migration, --shared-migration, or Nova decides (None)."""
+    if args.block_migration:
+        return True
+    if args.shared_migration:
+        return False
+    return None
 
 
 def _goal(args: argparse.Namespace) -> model.Goal:
