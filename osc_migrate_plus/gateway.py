@@ -43,12 +43,6 @@ HOST_ATTR = 'OS-EXT-SRV-ATTR:host'
 
 UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
 
-# Kept importable from here for the commands' error handling.
-NovaError = model.NovaError
-MicroversionError = model.MicroversionError
-NotFound = model.NotFound
-Transient = model.Transient
-
 
 def _vstr(version: ty.Any) -> str:
     return discover.version_to_string(discover.normalize_version_number(
@@ -140,7 +134,7 @@ class NovaGateway:
             else:
                 if not server_max or (_vtuple(server_max)
                                       < _vtuple(MIN_MICROVERSION)):
-                    raise MicroversionError(
+                    raise model.MicroversionError(
                         'This cloud offers compute API microversions up to '
                         '%s; following migrations needs %s or newer.' % (
                             _vstr(server_max) if server_max else '2.1',
@@ -169,7 +163,7 @@ class NovaGateway:
                 _version: ty.Optional[str] = None) -> None:
         current = _version or self.microversion
         if _vtuple(current) < _vtuple(version):
-            raise MicroversionError(
+            raise model.MicroversionError(
                 '%s requires --os-compute-api-version %s or greater '
                 '(requested %s).' % (what, version, current),
                 explicit=bool(self._explicit))
@@ -203,7 +197,7 @@ class NovaGateway:
                     url, method, json=body, params=params,
                     microversion=self.microversion, raise_exc=False, **once)
             except ksa_exc.ConnectionError as exc:
-                error: NovaError = Transient(
+                error: model.NovaError = model.Transient(
                     'cannot reach the compute API: %s' % exc,
                     maybe_applied=not _never_sent(exc))
             else:
@@ -211,7 +205,7 @@ class NovaGateway:
                 if response.status_code < 400:
                     return response
                 error = self._error(response)
-            if not isinstance(error, Transient) or attempt >= retries:
+            if not isinstance(error, model.Transient) or attempt >= retries:
                 raise error
             attempt += 1
             # Exponential backoff with jitter, or what a rate limiter asks.
@@ -226,7 +220,7 @@ class NovaGateway:
             self._nova_date_at = time.monotonic()
 
     @staticmethod
-    def _error(response: ty.Any) -> NovaError:
+    def _error(response: ty.Any) -> model.NovaError:
         try:
             sdk_exc.raise_from_response(response)
         except sdk_exc.HttpException as exc:
@@ -234,19 +228,19 @@ class NovaGateway:
             status = response.status_code
             text = 'HTTP %s: %s' % (status, detail)
             if status == 404:
-                return NotFound(text, status)
+                return model.NotFound(text, status)
             if status == 429:
                 # A rate limiter in front of Nova: not carried out.
-                error = Transient(text, status, maybe_applied=False)
+                error = model.Transient(text, status, maybe_applied=False)
                 error.retry_after = _retry_after(response)
                 return error
             if status >= 500:
                 # Any 5xx may come after Nova acted: a proxy answers 502,
                 # 503 or 504 when the backend went away mid-request.
-                return Transient(text, status)
-            return NovaError(text, status)
-        return NovaError('HTTP %s' % response.status_code,
-                         response.status_code)
+                return model.Transient(text, status)
+            return model.NovaError(text, status)
+        return model.NovaError('HTTP %s' % response.status_code,
+                               response.status_code)
 
     def _get(self, url: str, params: ty.Optional[dict] = None) -> ty.Any:
         return self._call('GET', url, params=params,
@@ -258,12 +252,12 @@ class NovaGateway:
         if UUID_RE.match(name_or_id):
             try:
                 return self.get_server(name_or_id)
-            except NotFound:
+            except model.NotFound:
                 pass
         params = {'name': '^%s$' % re.escape(name_or_id), 'all_tenants': 1}
         try:
             servers = self._get('/servers/detail', params=params)['servers']
-        except NovaError as exc:
+        except model.NovaError as exc:
             if exc.status != 403:
                 raise
             # Not an admin: look in the user's own project.
@@ -273,10 +267,10 @@ class NovaGateway:
         # matches case-insensitively: keep exact names only.
         servers = [s for s in servers if s.get('name') == name_or_id]
         if not servers:
-            raise NotFound('No server with a name or ID of %r exists.'
-                           % name_or_id, 404)
+            raise model.NotFound('No server with a name or ID of %r exists.'
+                                 % name_or_id, 404)
         if len(servers) > 1:
-            raise NovaError(
+            raise model.NovaError(
                 'More than one server is named %r: %s. Name one by ID.'
                 % (name_or_id, ', '.join(sorted(s['id'] for s in servers))))
         return self._server(servers[0])
@@ -342,7 +336,7 @@ class NovaGateway:
         try:
             return self._call('GET', '/servers/%s/migrations/%s' % (
                 server_id, migration_id)).json()['migration']
-        except (NovaError, ValueError, KeyError):
+        except (model.NovaError, ValueError, KeyError):
             return None  # finished between two reads, or Nova busy
 
     def compute_services(self) -> ty.List[dict]:

@@ -106,9 +106,6 @@ class Follow:
             else START_GRACE
         return self.start_at + wait
 
-    def wants_direct_read(self) -> bool:
-        return self.needs_look or self.look_again
-
     @property
     def hosts_hidden(self) -> bool:
         return bool((self.server is not None and self.server.host_hidden)

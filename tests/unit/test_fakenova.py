@@ -21,6 +21,7 @@ import testtools
 
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus import gateway as gw
+from osc_migrate_plus import model
 from tests.unit import fakenova
 
 
@@ -160,7 +161,7 @@ class TestChangesSince(FakeNovaTestCase):
         self.assertEqual([(self.sid, 'DELETED')],
                          [(s.id, s.status) for s in listed])
         self.assertEqual([], self.gateway.list_servers())
-        self.assertRaises(gw.NotFound, self.gateway.get_server, self.sid)
+        self.assertRaises(model.NotFound, self.gateway.get_server, self.sid)
         # Its records were soft-deleted with it.
         self.assertEqual([], self.gateway.migrations(self.sid))
         self.assertTrue(self.fake.records(self.sid)[0]['deleted'])
@@ -172,33 +173,33 @@ class TestApi(FakeNovaTestCase):
 
     def test_409_while_migrating_in_novas_words(self):
         self.gateway.start_migration(self.sid, live=False)
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               self.sid, live=False)
         self.assertEqual(409, e.status)
         self.assertIn("Cannot 'migrate' instance %s while it is in "
                       "task_state resize_prep" % self.sid, str(e))
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               self.sid, live=True)
         self.assertIn("Cannot 'os-migrateLive' instance %s while it is in "
                       "task_state resize_prep" % self.sid, str(e))
         self.fake.settle()
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               self.sid, live=False)
         self.assertIn('vm_state resized', str(e))
 
     def test_state_checks(self):
         off = self.fake.add_server('off', status='SHUTOFF')
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               off, live=True)
         self.assertIn('vm_state stopped', str(e))
-        e = self.assertRaises(gw.NovaError, self.gateway.confirm, off)
+        e = self.assertRaises(model.NovaError, self.gateway.confirm, off)
         self.assertIn("Cannot 'confirmResize' instance %s while it is in "
                       "vm_state stopped" % off, str(e))
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               off, live=False, host='nosuch')
         self.assertEqual('HTTP 400: Compute host nosuch could not be found.',
                          str(e))
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               off, live=False, host='compute1')
         self.assertEqual(400, e.status)
 
@@ -215,7 +216,7 @@ class TestApi(FakeNovaTestCase):
         self.assertEqual('confirming', self.fake.records(self.sid)[0][
             'status'])
         # A second confirm finds no finished record any more.
-        e = self.assertRaises(gw.NovaError, self.gateway.confirm, self.sid)
+        e = self.assertRaises(model.NovaError, self.gateway.confirm, self.sid)
         self.assertEqual('HTTP 400: Instance has not been resized.', str(e))
         self.fake.settle()
         self.assertEqual('ACTIVE', self.fake.server(self.sid)['status'])
@@ -374,7 +375,7 @@ class TestWireFailures(FakeNovaTestCase):
 
     def test_lost_reply_applied_later(self):
         self.fake.lose_reply('migrate', apply_after=0.5)
-        e = self.assertRaises(gw.Transient, self.gateway.start_migration,
+        e = self.assertRaises(model.Transient, self.gateway.start_migration,
                               self.sid, live=False)
         self.assertEqual(504, e.status)
         self.assertIsNone(self.fake.server(self.sid)['OS-EXT-STS:task_state'])
@@ -399,12 +400,12 @@ class TestWireFailures(FakeNovaTestCase):
 
     def test_failed_request_applied_or_not(self):
         self.fake.fail_request(action='migrate', status=503)
-        self.assertRaises(gw.Transient, self.gateway.start_migration,
+        self.assertRaises(model.Transient, self.gateway.start_migration,
                           self.sid, live=False)
         self.fake.settle()
         self.assertEqual([], self.fake.records(self.sid))
         self.fake.fail_request(action='migrate', status=502, applied=True)
-        self.assertRaises(gw.Transient, self.gateway.start_migration,
+        self.assertRaises(model.Transient, self.gateway.start_migration,
                           self.sid, live=False)
         self.fake.settle()
         self.assertEqual(1, len(self.fake.records(self.sid)))

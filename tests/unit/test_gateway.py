@@ -19,6 +19,7 @@ import testtools
 from urllib3 import exceptions as urllib3_exc
 
 from osc_migrate_plus import gateway as gw
+from osc_migrate_plus import model
 from tests.unit import fakes
 
 UUID = '6f0c2f8e-3f5a-4a4e-9a55-7d6bb4b3f0a1'
@@ -35,7 +36,7 @@ class TestMicroversions(testtools.TestCase):
 
     def test_cloud_too_old(self):
         nova = fakes.FakeCompute(max_microversion='2.53')
-        e = self.assertRaises(gw.MicroversionError,
+        e = self.assertRaises(model.MicroversionError,
                               lambda: gw.NovaGateway(nova.proxy).microversion)
         self.assertIn('up to 2.53', str(e))
         self.assertIn('2.59', str(e))
@@ -48,7 +49,7 @@ class TestMicroversions(testtools.TestCase):
 
     def test_explicit_version_too_low_names_the_version(self):
         nova = fakes.FakeCompute(default_microversion='2.1')
-        e = self.assertRaises(gw.MicroversionError,
+        e = self.assertRaises(model.MicroversionError,
                               lambda: gw.NovaGateway(nova.proxy).microversion)
         self.assertIn('--os-compute-api-version 2.59 or greater', str(e))
 
@@ -56,7 +57,7 @@ class TestMicroversions(testtools.TestCase):
         gateway = gw.NovaGateway(fakes.FakeCompute(
             default_microversion='2.59').proxy)
         gateway.require('2.56', 'cold --host')
-        e = self.assertRaises(gw.MicroversionError, gateway.require, '2.65',
+        e = self.assertRaises(model.MicroversionError, gateway.require, '2.65',
                               'aborting queued')
         self.assertIn('2.65 or greater', str(e))
 
@@ -96,7 +97,7 @@ class TestReads(testtools.TestCase):
             200, {'servers': [fakes.server_doc('s8', 'WEB'),
                               fakes.server_doc('s9', 'web')]}))
         self.assertEqual('s9', self.gateway.find_server('web').id)
-        self.assertRaises(gw.NotFound, self.gateway.find_server, 'Web')
+        self.assertRaises(model.NotFound, self.gateway.find_server, 'Web')
 
     def test_hidden_host_is_told_from_no_host(self):
         doc = fakes.server_doc()
@@ -110,13 +111,13 @@ class TestReads(testtools.TestCase):
     def test_ambiguous_name_lists_ids(self):
         self.nova.route('GET', '/servers/detail', fakes.response(
             200, {'servers': [fakes.server_doc('b'), fakes.server_doc('a')]}))
-        e = self.assertRaises(gw.NovaError, self.gateway.find_server, 'vm')
+        e = self.assertRaises(model.NovaError, self.gateway.find_server, 'vm')
         self.assertIn('a, b', str(e))
 
     def test_unknown(self):
         self.nova.route('GET', '/servers/detail', fakes.response(
             200, {'servers': []}))
-        self.assertRaises(gw.NotFound, self.gateway.find_server, 'ghost')
+        self.assertRaises(model.NotFound, self.gateway.find_server, 'ghost')
 
     def test_member_falls_back_to_own_project(self):
         def answer(url, params, body):
@@ -142,7 +143,7 @@ class TestReads(testtools.TestCase):
             fakes.response(200, {'server': fakes.server_doc()})])
         self.assertEqual('s1', self.gateway.get_server('s1').id)
         self.nova.route('GET', '/servers/s2', fakes.nova_error(500, 'boom'))
-        self.assertRaises(gw.Transient, self.gateway.get_server, 's2')
+        self.assertRaises(model.Transient, self.gateway.get_server, 's2')
         self.assertEqual(1 + 3, len([r for r in self.nova.requests
                                      if r[1] == '/servers/s2']))
 
@@ -150,7 +151,7 @@ class TestReads(testtools.TestCase):
         self.nova.route('GET', '/os-migrations', fakes.nova_error(
             403, "Policy doesn't allow os_compute_api:os-migrations:index "
                  "to be performed."))
-        e = self.assertRaises(gw.NovaError, self.gateway.migrations, 's1')
+        e = self.assertRaises(model.NovaError, self.gateway.migrations, 's1')
         self.assertEqual(403, e.status)
         self.assertIn("Policy doesn't allow", str(e))
         self.assertEqual(1, len(self.nova.requests))
@@ -223,7 +224,7 @@ class TestWrites(testtools.TestCase):
         self.nova.route('POST', '/servers/s1/action', fakes.nova_error(
             409, "Cannot 'migrate' instance s1 while it is in vm_state "
                  "paused", 'POST'))
-        e = self.assertRaises(gw.NovaError, self.gateway.start_migration,
+        e = self.assertRaises(model.NovaError, self.gateway.start_migration,
                               's1', False)
         self.assertEqual(409, e.status)
         self.assertIn('vm_state paused', str(e))
@@ -231,7 +232,7 @@ class TestWrites(testtools.TestCase):
     def test_posts_are_not_retried(self):
         self.nova.route('POST', '/servers/s1/action',
                         fakes.nova_error(503, 'busy', 'POST'))
-        self.assertRaises(gw.Transient, self.gateway.confirm, 's1')
+        self.assertRaises(model.Transient, self.gateway.confirm, 's1')
         self.assertEqual(1, len(self.nova.writes()))
 
     def test_abort(self):
@@ -263,7 +264,7 @@ class TestLostAnswers(testtools.TestCase):
 
     def failure(self, answer):
         self.nova.route('POST', '/servers/s1/action', answer)
-        return self.assertRaises(gw.Transient, self.gateway.confirm, 's1')
+        return self.assertRaises(model.Transient, self.gateway.confirm, 's1')
 
     def test_gateway_timeouts_and_resets_may_have_been_applied(self):
         for answer in (fakes.nova_error(504, 'timeout', 'POST'),
