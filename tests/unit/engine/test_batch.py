@@ -47,7 +47,10 @@ class Reporter:
         pass
 
 
-class RunnerTestCase(testtools.TestCase):
+class FakeNovaTestCase(testtools.TestCase):
+    """The fake Nova, the client on its clock, the real gateway."""
+
+    header = {'options': {}}
 
     def setUp(self):
         super().setUp()
@@ -56,8 +59,11 @@ class RunnerTestCase(testtools.TestCase):
         self.gateway = gw.NovaGateway(self.nova.proxy)
         self.path = os.path.join(self.useFixture(fixtures.TempDir()).path,
                                  'j')
-        self.journal = jrn.Journal.create(self.path, {'options': {}})
+        self.journal = jrn.Journal.create(self.path, self.header)
         self.addCleanup(self.journal.close)
+
+
+class RunnerTestCase(FakeNovaTestCase):
 
     def servers(self, n, status='ACTIVE', host='compute1'):
         return [self.nova.add_server('vm%d' % i, host, status)

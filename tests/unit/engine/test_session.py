@@ -12,38 +12,28 @@
 
 """Resuming a batch: where each journaled server stands decides."""
 
-import os
 from unittest import mock
-
-import fixtures
-import testtools
 
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import session
-from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
 from tests.unit.engine import test_batch
-from tests.unit import fakenova
 
 R = model.Result
 
 
-class TestResume(testtools.TestCase):
+class TestResume(test_batch.FakeNovaTestCase):
+
+    header = {'options': {
+        'mode': 'cold', 'host': None, 'block_migration': None,
+        'confirm': True, 'verify_command': None}, 'limits': {
+        'max_parallel': 1, 'max_per_source': 1, 'max_per_destination': 2,
+        'timeout': 30, 'max_failures': 2}}
 
     def setUp(self):
         super().setUp()
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.path = os.path.join(self.useFixture(fixtures.TempDir()).path,
-                                 'j')
         self.options = batch.Options(interval=1, confirm=True)
-        self.journal = jrn.Journal.create(self.path, {'options': {
-            'mode': 'cold', 'host': None, 'block_migration': None,
-            'confirm': True, 'verify_command': None}, 'limits': {
-            'max_parallel': 1, 'max_per_source': 1,
-            'max_per_destination': 2, 'timeout': 30, 'max_failures': 2}})
 
     def planned(self, *sids):
         self.journal.write({'type': 'plan', 'servers': [
