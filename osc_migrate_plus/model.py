@@ -17,6 +17,7 @@ judges them, the commands render them.
 """
 
 import dataclasses
+import datetime
 import enum
 import typing as ty
 
@@ -101,6 +102,19 @@ class Migration:
     @property
     def kind(self) -> Kind:
         return Kind.LIVE if self.type == 'live-migration' else Kind.COLD
+
+
+def nova_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
+    """One of Nova's timestamps (UTC, with or without its zone)."""
+    if not text:
+        return None
+    try:
+        value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value
 
 
 class NovaError(Exception):

@@ -136,18 +136,6 @@ def since_text(value: datetime.datetime) -> str:
         '%Y-%m-%dT%H:%M:%SZ')
 
 
-def _nova_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
-    if not text:
-        return None
-    try:
-        value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
 class Runner:
     def __init__(self, nova: nova_api.Nova, journal: jrn.Journal,
                  reporter: Reporter, options: Options,
@@ -193,8 +181,9 @@ class Runner:
 
     def _saw(self, servers: ty.Iterable[model.Server],
              records: ty.Iterable[model.Migration]) -> None:
-        stamps = [_nova_time(s.updated) for s in servers]
-        stamps += [_nova_time(r.updated_at or r.created_at) for r in records]
+        stamps = [model.nova_time(s.updated) for s in servers]
+        stamps += [model.nova_time(r.updated_at or r.created_at)
+                   for r in records]
         for stamp in stamps:
             if stamp is not None and (self._newest_seen is None
                                       or stamp > self._newest_seen):
@@ -523,7 +512,7 @@ class Runner:
                        else step.Start.ADOPTED,
                        'resumed: looking for the request whose answer was '
                        'lost' if uncertain else 'adopted')
-        lost = _nova_time(lost_at)
+        lost = model.nova_time(lost_at)
         if uncertain and lost is not None:
             # The wait for a lost request counts from when it went out
             # (Nova's clock), not from this resume.

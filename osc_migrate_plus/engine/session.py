@@ -144,15 +144,12 @@ class Resumption:
         """
         recorded = self.header.get('options', {})
         explicit = set(explicit)
+        differences = jrn.binding_differences(recorded, {
+            k: getattr(given, k) for k in BINDING if k in explicit})
         options = dataclasses.replace(given)
-        differences = []
         for key in BINDING:
-            if key not in recorded:
-                continue
-            if key in explicit and getattr(given, key) != recorded[key]:
-                differences.append('%s (journal: %r, now: %r)' % (
-                    key, recorded[key], getattr(given, key)))
-            setattr(options, key, recorded[key])
+            if key in recorded:
+                setattr(options, key, recorded[key])
         if differences:
             raise Contradiction('options contradict the journal %s: %s'
                                 % (self.path, '; '.join(differences)))

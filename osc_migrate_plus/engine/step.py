@@ -139,10 +139,6 @@ class Listener(ty.Protocol):
               **fields: ty.Any) -> None: ...
 
 
-def join(*parts: str) -> str:
-    return '; '.join(p for p in parts if p)
-
-
 class Stepper:
     def __init__(self, nova: nova_api.Nova, listener: Listener,
                  timeout: float = 3600.0, abort_on_timeout: bool = False,
@@ -300,7 +296,7 @@ class Stepper:
             message = 'reverted after failed verification: %s' % (
                 f.verified.message)
         if result in SUCCESS and f.hosts_hidden:
-            message = join(message, HIDDEN_HOSTS)
+            message = '; '.join(p for p in (message, HIDDEN_HOSTS) if p)
         return Verdict(result, message)
 
     def _explain(self, f: Follow, message: str) -> ty.Optional[str]:

@@ -13,7 +13,6 @@
 """``openstack server migrate watch``: one server's migration to a verdict."""
 
 import argparse
-import datetime
 import re
 import signal
 import typing as ty
@@ -47,26 +46,17 @@ COLUMNS = ('Server ID', 'Server Name', 'Result', 'Status', 'Source Host',
            'Message')
 
 
-def _parse_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
-    if not text:
-        return None
-    value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
 def outcome_row(outcome: follower.Outcome,
                 source: ty.Optional[str]) -> ty.Tuple[ty.Any, ...]:
     server, migration = outcome.server, outcome.migration
-    started = _parse_time(migration.created_at) if migration else None
+    started = model.nova_time(migration.created_at) if migration else None
     finished = None
     if migration and outcome.result in (model.Result.MIGRATED,
                                         model.Result.CONFIRMED,
                                         model.Result.REVERTED,
                                         model.Result.FAILED,
                                         model.Result.ABORTED):
-        finished = _parse_time(migration.updated_at)
+        finished = model.nova_time(migration.updated_at)
     if started and finished:
         duration = round((finished - started).total_seconds(), 1)
     else:
