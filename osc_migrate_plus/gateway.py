@@ -39,6 +39,8 @@ MIN_MICROVERSION = '2.59'
 KNOWN_MAX_MICROVERSION = '2.100'
 # Instance-action events carry ``details`` (the failure reason) from here.
 EVENT_DETAILS_MICROVERSION = '2.84'
+# The migrations API filters by project_id (and shows it) from here.
+PROJECT_FILTER_MICROVERSION = '2.80'
 HOST_ATTR = 'OS-EXT-SRV-ATTR:host'
 
 UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
@@ -113,6 +115,11 @@ class NovaGateway:
         # monotonic clock) that answer came.
         self._nova_date: ty.Optional[datetime.datetime] = None
         self._nova_date_at = 0.0
+        # What Nova's policy lets this user read, learned from its 403s:
+        # every project's servers (all_tenants), and the migrations of one
+        # project only (a project manager, nova >= 32) or of all.
+        self._all_tenants = True
+        self._migrations_project: ty.Optional[str] = None
 
     # -- microversions -----------------------------------------------------
     @property
@@ -254,15 +261,8 @@ class NovaGateway:
                 return self.get_server(name_or_id)
             except model.NotFound:
                 pass
-        params = {'name': '^%s$' % re.escape(name_or_id), 'all_tenants': 1}
-        try:
-            servers = self._get('/servers/detail', params=params)['servers']
-        except model.NovaError as exc:
-            if exc.status != 403:
-                raise
-            # Not an admin: look in the user's own project.
-            del params['all_tenants']
-            servers = self._get('/servers/detail', params=params)['servers']
+        params = {'name': '^%s$' % re.escape(name_or_id)}
+        servers = self._list('/servers/detail', params)
         # Nova hands the name to the database as a regex, which MySQL
         # matches case-insensitively: keep exact names only.
         servers = [s for s in servers if s.get('name') == name_or_id]
@@ -304,6 +304,33 @@ class NovaGateway:
             updated_at=doc.get('updated_at'),
             server_id=doc.get('instance_uuid'))
 
+    def _list(self, url: str, params: dict, key: str = 'servers',
+              pages: bool = False) -> ty.List[dict]:
+        """Servers of every project, or of the user's own if refused.
+
+        Nova refuses ``all_tenants`` (403) to all but admins; then the
+        user's own project is what there is to see, from then on.
+        """
+        def read(extra: dict) -> ty.List[dict]:
+            wanted = dict(params, **extra)
+            if pages:
+                return self._pages(url, key, wanted)
+            return self._get(url, params=wanted)[key]
+
+        if self._all_tenants:
+            try:
+                return read({'all_tenants': 1})
+            except model.NovaError as exc:
+                if exc.status != 403:
+                    raise
+                self._all_tenants = False
+        return read({})
+
+    def _migrations_params(self, params: dict) -> dict:
+        if self._migrations_project:
+            params['project_id'] = self._migrations_project
+        return params
+
     def migrations(self, server_id: str,
                    limit: ty.Optional[int] = None) -> ty.List[
                        model.Migration]:
@@ -311,16 +338,47 @@ class NovaGateway:
         params: ty.Dict[str, ty.Any] = {'instance_uuid': server_id}
         if limit:
             params['limit'] = limit
-        docs = self._get('/os-migrations', params=params)['migrations']
+        docs = self._get('/os-migrations', params=self._migrations_params(
+            params))['migrations']
         return [self._migration(d) for d in docs]
 
-    def check_can_follow(self) -> None:
+    def check_can_follow(self,
+                         projects: ty.Iterable[ty.Optional[str]] = ()
+                         ) -> None:
         """Fail early (Nova's 403) if this user cannot read migrations.
 
-        Following needs the migrations API, admin-only by Nova's default
-        policy: better to learn it before changing anything.
+        Following needs the migrations API: better to learn before changing
+        anything whether Nova lets us read it. Nova's default policy lets
+        admins read every project's migrations and, from nova 32, a project
+        manager its own project's only, asked with ``project_id`` (2.80).
+        When Nova refuses the first and the servers (``projects``) are all
+        of one project, every migrations read asks for that project.
         """
-        self._get('/os-migrations', params={'limit': 1})
+        try:
+            self._get('/os-migrations', params={'limit': 1})
+            return
+        except model.NovaError as exc:
+            if exc.status != 403:
+                raise
+            refused = exc
+        wanted = {p for p in projects if p}
+        if len(wanted) > 1:
+            raise model.NovaError(
+                '%s: following the migrations of servers of several '
+                'projects (%s) needs admin; name the servers of one '
+                'project.' % (refused, ', '.join(sorted(wanted))),
+                refused.status)
+        if not wanted or not self.supports(PROJECT_FILTER_MICROVERSION):
+            raise refused
+        project = wanted.pop()
+        self._get('/os-migrations', params={'limit': 1,
+                                            'project_id': project})
+        self._migrations_project = project
+
+    @property
+    def migrations_project(self) -> ty.Optional[str]:
+        """The project migrations are read for, if not all (see above)."""
+        return self._migrations_project
 
     def newest_migration(self,
                          server_id: str) -> ty.Optional[model.Migration]:
@@ -365,8 +423,13 @@ class NovaGateway:
                      status: ty.Optional[str] = None,
                      changes_since: ty.Optional[str] = None
                      ) -> ty.List[model.Server]:
-        """Servers of every project (admin), filtered by Nova."""
-        params: ty.Dict[str, ty.Any] = {'all_tenants': 1}
+        """Servers of every project (admin), filtered by Nova.
+
+        Else the user's own project's: Nova then drops, without a word, the
+        filters its policy keeps for admins (``host``, ``project_id``);
+        the caller checks what came back.
+        """
+        params: ty.Dict[str, ty.Any] = {}
         if host:
             params['host'] = host
         if project:
@@ -375,8 +438,8 @@ class NovaGateway:
             params['status'] = status
         if changes_since:
             params['changes-since'] = changes_since
-        return [self._server(d) for d in self._pages(
-            '/servers/detail', 'servers', params)]
+        return [self._server(d) for d in self._list(
+            '/servers/detail', params, pages=True)]
 
     def migrations_since(self, changes_since: str
                          ) -> ty.List[model.Migration]:
@@ -386,7 +449,8 @@ class NovaGateway:
         follows.
         """
         docs = self._pages('/os-migrations', 'migrations',
-                           {'changes-since': changes_since})
+                           self._migrations_params(
+                               {'changes-since': changes_since}))
         return [self._migration(d) for d in docs]
 
     def disable_service(self, service_id: str, reason: str) -> None:

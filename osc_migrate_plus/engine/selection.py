@@ -36,16 +36,39 @@ class Selection:
     target_host: ty.Optional[str] = None
 
 
+def check_hosts(nova: nova_api.Nova,
+                named: ty.Sequence[ty.Tuple[str, ty.Optional[str]]]) -> None:
+    """Each ``(option, host)`` given names a compute host.
+
+    Compute services are admin-only by Nova's default policy: their 403
+    means these options are not for this user, said before anything changes.
+    """
+    named = [(option, host) for option, host in named if host]
+    if not named:
+        return
+    try:
+        hosts = nova.compute_hosts()
+    except model.NovaError as exc:
+        if exc.status != 403:
+            raise
+        raise model.NovaError(
+            '%s: Nova does not let you list compute hosts (%s): naming a '
+            'compute host (--source-host, --host, --disable-source) needs '
+            'admin. A project manager migrates the servers of its own '
+            'project, named or with --project, and lets Nova choose the '
+            'destination. Nothing was changed.' % (' '.join(
+                '%s %s' % pair for pair in named), exc), exc.status)
+    for option, host in named:
+        if host not in hosts:
+            raise model.NovaError('%s %s: no such compute host; compute '
+                                  'hosts: %s' % (option, host,
+                                                 ', '.join(hosts)))
+
+
 def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
     """The selected servers, each once, in the order given or listed."""
-    if sel.source_host or sel.target_host:
-        hosts = nova.compute_hosts()
-        for option, host in (('--source-host', sel.source_host),
-                             ('--host', sel.target_host)):
-            if host and host not in hosts:
-                raise model.NovaError('%s %s: no such compute host; compute '
-                                      'hosts: %s' % (option, host,
-                                                     ', '.join(hosts)))
+    check_hosts(nova, [('--source-host', sel.source_host),
+                       ('--host', sel.target_host)])
     servers: ty.Dict[str, model.Server] = {}
     if sel.names:
         for name in sel.names:
@@ -57,6 +80,7 @@ def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
         hidden = [s for s in listed if s.host_hidden]
         if hidden and sel.source_host:
             _check_host_filter(nova, sel)
+        _check_project_filter(listed, sel)
         for server in listed:
             if server.host_hidden and sel.source_host:
                 # Nova listed it by host, so that is where it is.
@@ -83,6 +107,22 @@ def _check_host_filter(nova: nova_api.Nova, sel: Selection) -> None:
             'os_compute_api:servers:allow_all_filters), so the servers of '
             '%s cannot be told from the others. Name the servers instead; '
             'nothing was changed.' % (sel.source_host, sel.source_host))
+
+
+def _check_project_filter(listed: ty.List[model.Server],
+                          sel: Selection) -> None:
+    """Refuse --project if Nova ignored it: it lists only our own project.
+
+    Nova keeps the ``project_id`` filter for admins and drops it for
+    everyone else without a word.
+    """
+    others = sorted({s.project_id or '?' for s in listed
+                     if sel.project and s.project_id != sel.project})
+    if others:
+        raise model.NovaError(
+            '--project %s: Nova lists only the servers of your own project '
+            '(%s) to you; the servers of another project need admin. '
+            'Nothing was changed.' % (sel.project, ', '.join(others)))
 
 
 def plan_items(servers: ty.List[model.Server],

@@ -161,6 +161,12 @@ class Resumption:
             'source_host')
         return options
 
+    def projects(self) -> ty.Set[str]:
+        """The projects of the journal's servers."""
+        return {saved.plan['project_id'] for saved in
+                self.state.servers.values()
+                if saved.plan and saved.plan.get('project_id')}
+
     def check_cloud(self, endpoint: ty.Optional[str]) -> None:
         recorded = self.header.get('cloud', {}).get('compute')
         if recorded and endpoint and \

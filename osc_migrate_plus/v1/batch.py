@@ -68,7 +68,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='Names or IDs, one per line, # comments; '
                                  '"-" for stdin')
         select.add_argument('--project', metavar='<project>',
-                            help='Only servers of this project (ID)')
+                            help='Servers of this project (ID): alone, '
+                                 'every server of it; with names or '
+                                 '--source-host, only those of it')
         select.add_argument('--status', metavar='<status>',
                             help='Only servers in this status (e.g. ACTIVE)')
         how = parser.add_argument_group('how')
@@ -163,9 +165,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         else:
             if args.mode is None:
                 args.mode = plan.COLD
-            if not (args.servers or args.source_host or args.servers_from):
+            if not (args.servers or args.source_host or args.servers_from
+                    or args.project):
                 raise UsageError('select servers: name them, or use '
-                                 '--source-host or --servers-from')
+                                 '--source-host, --project or '
+                                 '--servers-from')
         if (args.block_migration or args.shared_migration) and \
                 args.mode == plan.COLD:
             raise UsageError('--block-migration and --shared-migration'
@@ -210,7 +214,6 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     def _gates(gateway: gw.NovaGateway, options: batch.Options,
                disable_source: bool = False) -> None:
         gateway.microversion  # the 2.59 floor
-        gateway.check_can_follow()
         if options.host:
             gateway.require('2.56' if options.mode != plan.LIVE else '2.30',
                             '--host')
@@ -249,6 +252,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             source_host=args.source_host, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
         items = session.plan_for(gateway, wanted)
+        gateway.check_can_follow({i.server.project_id for i in items})
         if args.dry_run:
             return common.Report(COLUMNS, [self._plan_row(i) for i in items],
                                  exit_codes.SUCCESS)
@@ -280,6 +284,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             options.mode = options.mode or plan.COLD
             self._gates(gateway, options)
             resumption.check_cloud(gateway.endpoint())
+            gateway.check_can_follow(resumption.projects())
             resumed = resumption.start(gateway, reporter, options)
         except BaseException:
             resumption.close()

@@ -21,6 +21,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import follower
+from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import step
 from osc_migrate_plus.engine import verdict
 from osc_migrate_plus import gateway as gw
@@ -175,6 +176,7 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         f: ty.Optional[step.Follow] = None
         try:
             server = gateway.find_server(parsed_args.server)
+            gateway.check_can_follow([server.project_id])
             if parsed_args.start:
                 f = self._to_start(gateway, server, parsed_args)
                 # Known before the request goes out: a Ctrl-C from here on
@@ -215,11 +217,7 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             gateway.require('2.30' if args.live_migration else '2.56',
                             '--host with %s migration' % (
                                 'a live' if args.live_migration else 'a cold'))
-            hosts = gateway.compute_hosts()
-            if args.host not in hosts:
-                raise model.NovaError('Compute host %r not found; compute '
-                                      'hosts: %s' % (args.host,
-                                                     ', '.join(hosts)))
+            selection.check_hosts(gateway, [('--host', args.host)])
             if args.host == server.host:
                 raise model.NovaError('Server %s is already on host %s.' % (
                     server.id, args.host))
@@ -270,6 +268,17 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                                original_status=None, goal=_goal(args),
                                baseline_id=newest.id if newest else 0,
                                server=server), None
+        if newest is None and gateway.migrations_project and \
+                server.status == 'VERIFY_RESIZE':
+            # Nova's project_id filter is the project that started it.
+            raise model.NovaError(
+                'Server %s is %s, but Nova shows you none of its migrations: '
+                'to a project manager it lists only the migrations started '
+                'by its project (%s), and this one was started by another '
+                'project (an admin?). Report on it with admin credentials, '
+                'or end it with openstack server migration confirm (or '
+                'revert).' % (
+                    server.id, server.status, gateway.migrations_project))
         if newest is None:
             raise model.NovaError('Server %s has no migration in progress '
                                   'and has never been migrated. Start one '

@@ -182,7 +182,7 @@ class TestWatch(base.MiniCloudTestCase):
             (('no-such-server',), 1, 'No server with a name or ID'),
             ((server['id'],), 1, 'never been migrated'),
             ((server['id'], '--start', '--host', 'compute9'), 1,
-             "Compute host 'compute9' not found"),
+             '--host compute9: no such compute host'),
             ((server['id'], '--migration', '424242'), 1,
              'does not belong to server'),
         ]

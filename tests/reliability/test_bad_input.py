@@ -137,7 +137,7 @@ class TestBadInput(base.ReliabilityTestCase):
             ('watch: never migrated', W + (a,), 1, 'never been migrated'),
             ('watch: unknown target host',
              W + (a, '--start', '--host', 'compute9'), 1,
-             "Compute host 'compute9' not found"),
+             '--host compute9: no such compute host'),
             ('batch: no such server', B + ('no-such-server',), 1,
              'No server with a name or ID'),
             ('batch: unknown --source-host',

@@ -119,12 +119,26 @@ class NovaFault(Exception):
         self.message = message
 
 
+class Caller(ty.NamedTuple):
+    """Who sends a request: a role of Nova's default policy, a project."""
+    role: str = 'admin'      # 'admin', 'manager' (nova >= 32) or 'member'
+    project: str = 'admin'
+
+    @property
+    def admin(self) -> bool:
+        return self.role == 'admin'
+
+
+ADMIN = Caller()
+
+
 class Request(ty.NamedTuple):
     method: str
     path: str
     params: dict
     body: ty.Any
     microversion: ty.Tuple[int, ...]
+    caller: Caller = ADMIN
 
     @property
     def action(self) -> ty.Optional[str]:
@@ -146,7 +160,7 @@ class FakeNova:
     def __init__(self, hosts: int = 3, nova_offset: float = 0.0,
                  latency: float = 0.05, hide_hosts: bool = False,
                  max_microversion: str = '2.100',
-                 max_limit: int = 1000) -> None:
+                 max_limit: int = 1000, caller: Caller = ADMIN) -> None:
         # The client's wall clock is base + now, Nova's base + now + offset.
         self.base = datetime.datetime.now(datetime.timezone.utc).replace(
             microsecond=0)
@@ -155,6 +169,8 @@ class FakeNova:
         self.latency = latency
         self.hide_hosts = hide_hosts
         self.max_limit = max_limit
+        # The client's credentials; Nova's own doings run as admin.
+        self.caller = caller
         self.timing = dict(TIMING)
         self.services = {}
         for n in range(1, hosts + 1):
@@ -298,7 +314,7 @@ class FakeNova:
         """A tenant's own resize (record type ``resize``)."""
         server = self._live_server(sid)
         self._check_state(server, 'resize', ('active', 'stopped'))
-        self._cold_start(server, None, 'resize')
+        self._cold_start(server, None, 'resize', server['project_id'])
 
     def auto_confirm(self, sid: str) -> None:
         """Nova's periodic task confirms (resize_confirm_window)."""
@@ -362,12 +378,12 @@ class FakeNova:
     def records(self, sid: str) -> ty.List[dict]:
         """Nova's migration records of a server, newest first."""
         found = [m for m in self._migrations if m['instance_uuid'] == sid]
-        return [dict(self._migration_doc(m, admin=True),
+        return [dict(self._migration_doc(m, hosts=True),
                      deleted=m['deleted']) for m in _newest_first(found)]
 
     def server(self, sid: str) -> dict:
         s = self._servers[sid]
-        return dict(self._server_doc(s, admin=True),
+        return dict(self._server_doc(s, hosts=True),
                     vm_state=s['vm_state'], deleted=s['deleted'])
 
     def count(self, method: str, what: str) -> int:
@@ -394,7 +410,7 @@ class FakeNova:
                        if v is not None})
         version = microversion or self.proxy.default_microversion
         req = Request(method, path, merged, copy.deepcopy(json),
-                      _mv(version))
+                      _mv(version), self.caller)
         self.requests.append((self.now, method, path,
                               req.action if req.action else merged))
         self.advance(self.latency)
@@ -508,11 +524,69 @@ class FakeNova:
         for method, pattern, name in self._ROUTES:
             match = re.fullmatch(pattern, req.path.rstrip('/'))
             if method == req.method and match:
+                self._authorize(req, name, *match.groups())
                 return getattr(self, name)(req, *match.groups())
         raise NovaFault(404, 'The resource could not be found.')
 
+    # -- policy: Nova 34's defaults -------------------------------------------
+    # Rules that a project manager passes (nova >= 32); a member passes
+    # none of them, an admin all.
+    _MANAGER_RULES = {
+        'migrate': 'os_compute_api:os-migrate-server:migrate',
+        'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
+        '_list_migrations': 'os_compute_api:os-migrations:index',
+        '_abort': 'os_compute_api:servers:migrations:delete',
+    }
+    # Admin-only rules.
+    _ADMIN_RULES = {
+        '_show_live': 'os_compute_api:servers:migrations:show',
+        '_list_services': 'os_compute_api:os-services:list',
+        '_update_service': 'os_compute_api:os-services:update',
+    }
+
+    @staticmethod
+    def _forbid(rule: str) -> NovaFault:
+        return NovaFault(403, "Policy doesn't allow %s to be performed."
+                         % rule)
+
+    def _authorize(self, req: Request, name: str, *args: str) -> None:
+        """Refuse what Nova's default policy refuses this caller (403).
+
+        A server of another project is not found (404), as in Nova.
+        """
+        caller = req.caller
+        if caller.admin:
+            return
+        sid = req.server_id
+        if sid and sid in self._servers and \
+                self._servers[sid]['project_id'] != caller.project:
+            raise NovaFault(404, 'Instance %s could not be found.' % sid)
+        rule = self._ADMIN_RULES.get(name)
+        if rule:
+            raise self._forbid(rule)
+        rule = self._MANAGER_RULES.get(req.action or name)
+        if rule and caller.role != 'manager':
+            raise self._forbid(rule)
+        if req.action in ('migrate', 'os-migrateLive'):
+            arg = (req.body or {}).get(req.action) or {}
+            if arg.get('host'):
+                raise self._forbid(rule + ':host')
+        if name == '_list_migrations':
+            project = req.params.get('project_id')
+            if not project or project != caller.project:
+                raise self._forbid('os_compute_api:os-migrations:index:'
+                                   'all_projects')
+        if name == '_list_servers' and str(req.params.get(
+                'all_tenants', '')).lower() in ('1', 'true', 'yes', 'on'):
+            raise self._forbid('os_compute_api:servers:detail:'
+                               'get_all_tenants')
+
     # -- documents -----------------------------------------------------------
-    def _server_doc(self, s: dict, admin: bool = False) -> dict:
+    def _shows_hosts(self, req: Request) -> bool:
+        """May this caller see host names? (Policy, or a hiding rule.)"""
+        return req.caller.admin and not self.hide_hosts
+
+    def _server_doc(self, s: dict, hosts: bool) -> dict:
         doc = {
             'id': s['id'], 'name': s['name'],
             'status': status_of(s['vm_state'], s['task_state']),
@@ -527,7 +601,7 @@ class FakeNova:
             'links': [{'rel': 'self',
                        'href': '%s/servers/%s' % (ENDPOINT, s['id'])}],
         }
-        if admin or not self.hide_hosts:
+        if hosts:
             doc['OS-EXT-SRV-ATTR:host'] = s['host']
             doc['OS-EXT-SRV-ATTR:hypervisor_hostname'] = s['host']
         # Nova shows the fault only of servers in ERROR or DELETED.
@@ -537,7 +611,7 @@ class FakeNova:
                                     SERVER_TIME))
         return doc
 
-    def _migration_doc(self, m: dict, admin: bool = False) -> dict:
+    def _migration_doc(self, m: dict, hosts: bool) -> dict:
         doc = {
             'id': m['id'], 'uuid': m['uuid'],
             'instance_uuid': m['instance_uuid'],
@@ -554,7 +628,7 @@ class FakeNova:
             'updated_at': (m['updated_at'].strftime(MIGRATION_TIME)
                            if m['updated_at'] else None),
         }
-        if self.hide_hosts and not admin:
+        if not hosts:
             # os_compute_api:os-migrations:index:host says no: the keys
             # stay, their values go (migrations.py _output).
             for key in ('source_compute', 'source_node', 'dest_compute',
@@ -575,7 +649,8 @@ class FakeNova:
         return server
 
     def _show_server(self, req: Request, sid: str) -> ty.Tuple[int, dict]:
-        return 200, {'server': self._server_doc(self._live_server(sid))}
+        doc = self._server_doc(self._live_server(sid), self._shows_hosts(req))
+        return 200, {'server': doc}
 
     @staticmethod
     def _since(req: Request, key: str) -> ty.Optional[datetime.datetime]:
@@ -617,9 +692,14 @@ class FakeNova:
         p = req.params
         since = self._since(req, 'changes-since')
         servers = list(self._servers.values())
+        if not req.caller.admin:
+            # Nova drops the filters its policy keeps for admins, silently.
+            p = {k: v for k, v in p.items() if k not in ('host',
+                                                         'project_id')}
         if str(p.get('all_tenants', '')).lower() not in (
                 '1', 'true', 'yes', 'on'):
-            servers = [s for s in servers if s['project_id'] == 'admin']
+            servers = [s for s in servers
+                       if s['project_id'] == req.caller.project]
         elif p.get('project_id'):
             servers = [s for s in servers
                        if s['project_id'] == p['project_id']]
@@ -649,7 +729,8 @@ class FakeNova:
             servers = [s for s in servers if s['vm_state'] in vm_states and
                        (None in tasks or s['task_state'] in tasks)]
         servers.sort(key=lambda s: (s['created'], s['id']), reverse=True)
-        docs = [self._server_doc(s) for s in servers]
+        docs = [self._server_doc(s, self._shows_hosts(req))
+                for s in servers]
         return 200, self._page(req, docs, 'servers', 'id', 'servers/detail')
 
     def _list_migrations(self, req: Request) -> ty.Tuple[int, dict]:
@@ -659,6 +740,10 @@ class FakeNova:
         if req.params.get('instance_uuid'):
             found = [m for m in found
                      if m['instance_uuid'] == req.params['instance_uuid']]
+        if req.params.get('project_id') and req.microversion >= (2, 80):
+            # The project that *started* the migration, not the server's.
+            found = [m for m in found
+                     if m['project_id'] == req.params['project_id']]
         # _get_query_nova_resource_by_changes_time: updated_at >= since;
         # a record never updated (updated_at NULL) is not returned.
         if since is not None:
@@ -669,7 +754,8 @@ class FakeNova:
             found = [m for m in found
                      if m['updated_at'] is not None and
                      m['updated_at'] <= before]
-        docs = [self._migration_doc(m) for m in _newest_first(found)]
+        docs = [self._migration_doc(m, self._shows_hosts(req))
+                for m in _newest_first(found)]
         return 200, self._page(req, docs, 'migrations', 'uuid',
                                'os-migrations')
 
@@ -695,7 +781,7 @@ class FakeNova:
         if m['status'] not in LIVE_IN_PROGRESS:
             raise NovaFault(404, 'Live migration %s for server %s is not '
                             'in progress.' % (mid, sid))
-        doc = self._migration_doc(m)
+        doc = self._migration_doc(m, self._shows_hosts(req))
         share = 0.0
         if m.get('running_since') is not None:
             share = min(1.0, (self.now - m['running_since']) /
@@ -791,7 +877,7 @@ class FakeNova:
                 if host not in self.services:
                     raise NovaFault(400, 'Compute host %s could not be '
                                     'found.' % host)
-            self._cold_start(server, host, 'migration')
+            self._cold_start(server, host, 'migration', req.caller.project)
             return 202, None
         if name == 'os-migrateLive':
             host = (arg or {}).get('host')
@@ -799,7 +885,7 @@ class FakeNova:
             if host is not None and host not in self.services:
                 raise NovaFault(400, 'Compute host %s could not be found.'
                                 % host)
-            self._live_start(server, host)
+            self._live_start(server, host, req.caller.project)
             return 202, None
         if name in ('confirmResize', 'revertResize'):
             self._check_state(server, name, ('resized',))
@@ -877,12 +963,13 @@ class FakeNova:
         return hosts[(self._rotation - 1) % len(hosts)]
 
     def _new_record(self, server: dict, kind: str,
-                    dest: ty.Optional[str], status: str) -> dict:
+                    dest: ty.Optional[str], status: str,
+                    project: str) -> dict:
         record = {
             'id': next(self._mids), 'uuid': str(uuid.uuid4()),
             'instance_uuid': server['id'], 'migration_type': kind,
             'status': status, 'source_compute': server['host'],
-            'dest_compute': dest, 'project_id': server['project_id'],
+            'dest_compute': dest, 'project_id': project,
             'created_at': self.nova_time(), 'updated_at': None,
             'deleted': False, 'alive': True,
             # Where the server goes back to (or on to, once confirmed).
@@ -936,7 +1023,7 @@ class FakeNova:
         self._event(action, name, None, 'Error', NO_VALID_HOST)
 
     def _cold_start(self, server: dict, host: ty.Optional[str],
-                    kind: str) -> None:
+                    kind: str, project: str) -> None:
         self._save(server, task_state='resize_prep')
         action = self._action_start(
             server, 'migrate' if kind == 'migration' else 'resize')
@@ -952,7 +1039,8 @@ class FakeNova:
                 return
             dest = host or self._pick_destination(server['host'])
             # MigrationTask._preallocate_migration: before scheduling.
-            record = self._new_record(server, kind, None, 'pre-migrating')
+            record = self._new_record(server, kind, None, 'pre-migrating',
+                                      project)
             if dest is None:
                 self._conductor_fails(server, action,
                                       'conductor_migrate_server', record)
@@ -1036,7 +1124,8 @@ class FakeNova:
 
         self._step(record, self.timing['revert_delay'], reverted)
 
-    def _live_start(self, server: dict, host: ty.Optional[str]) -> None:
+    def _live_start(self, server: dict, host: ty.Optional[str],
+                    project: str) -> None:
         self._save(server, task_state='migrating')
         action = self._action_start(server, 'live-migration')
         sid = server['id']
@@ -1051,7 +1140,7 @@ class FakeNova:
                                       'conductor_live_migrate_instance')
                 return
             record = self._new_record(server, 'live-migration', host,
-                                      'accepted')
+                                      'accepted', project)
             dest = host or self._pick_destination(server['host'])
             if dest is None or dest == server['host']:
                 # The scheduler (or the conductor's self check) refuses;
