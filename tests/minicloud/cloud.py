@@ -31,6 +31,7 @@ monkey_patch.patch(backend='threading')
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import importlib.metadata  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
@@ -278,6 +279,7 @@ class Cloud:
             'control_url': self.aux_url + '/minicloud',
             'hosts': self.hosts,
             'log_file': os.path.join(self.state_dir, 'cloud.log'),
+            'nova_version': importlib.metadata.version('nova'),
         }
 
     def _start_placement(self):

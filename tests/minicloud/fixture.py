@@ -40,8 +40,11 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 IMAGE_ID = '155d900f-4e14-4e4c-a73d-069cbf4541e6'  # nova's GlanceFixture
 FLAVOR_ID = '1'  # m1.tiny
 START_TIMEOUT = 180
+# user: (cloud name in clouds.yaml, token). A manager of project demo:
+# Nova's default policy (nova >= 32) lets it migrate demo's servers.
 CLOUDS = {'admin': ('minicloud-admin', 'admin:admin'),
-          'member': ('minicloud-member', 'demo:demo')}
+          'member': ('minicloud-member', 'demo:demo'),
+          'manager': ('minicloud-manager', 'boss:demo:manager,member,reader')}
 
 
 class MiniCloudError(Exception):
@@ -194,6 +197,10 @@ class MiniCloud(fixtures.Fixture):
     @property
     def hosts(self) -> ty.List[str]:
         return list(self.info['hosts'])
+
+    def nova_major(self) -> int:
+        """The cloud's nova major version (34 is 2026.2)."""
+        return int(self.info['nova_version'].split('.')[0])
 
     def clouds_yaml_text(self, compute_url: ty.Optional[str] = None) -> str:
         """clouds.yaml for this cloud; ``compute_url`` puts a proxy first."""
