@@ -203,6 +203,13 @@ class NovaGateway:
                 response = self.compute.request(
                     url, method, json=body, params=params,
                     microversion=self.microversion, raise_exc=False, **once)
+            except (ksa_exc.Unauthorized,
+                    ksa_exc.AuthorizationFailure) as exc:
+                # Getting a new token failed (a password changed, an
+                # application credential revoked): nothing was sent.
+                raise model.CredentialsExpired(
+                    'the identity service refused the credentials: %s'
+                    % exc)
             except ksa_exc.ConnectionError as exc:
                 error: model.NovaError = model.Transient(
                     'cannot reach the compute API: %s' % exc,
@@ -211,6 +218,13 @@ class NovaGateway:
                 self._note_date(response)
                 if response.status_code < 400:
                     return response
+                if response.status_code == 401:
+                    # Refused before Nova looked at the request: keystoneauth
+                    # renews what it can and asks again first, so these
+                    # credentials are over (a fixed token that expired).
+                    raise model.CredentialsExpired(
+                        'Nova refused the credentials (HTTP 401): the token '
+                        'expired or was revoked')
                 error = self._error(response)
             if not isinstance(error, model.Transient) or attempt >= retries:
                 raise error

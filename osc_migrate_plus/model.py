@@ -152,3 +152,13 @@ class Transient(NovaError):
         super().__init__(message, status)
         self.maybe_applied = maybe_applied
         self.retry_after = 0.0
+
+
+class CredentialsExpired(Exception):
+    """Nova refused the credentials (401): a token expired or was revoked.
+
+    Not a ``NovaError``: nothing per server is to be concluded from it, so
+    no per-server handler may take it; the whole run stops, resumable.
+    Keystone-issued credentials (password, application credential) are
+    renewed by keystoneauth before this is raised; a fixed token is not.
+    """

@@ -153,7 +153,7 @@ class Runner:
         self.stop_requested = False
         self.failures = 0
         # An error of Nova's that ended following (a 403 on the bulk read).
-        self.fatal: ty.Optional[model.NovaError] = None
+        self.fatal: ty.Optional[Exception] = None
         self._entries: ty.Dict[str, Entry] = {}
         self._newest_seen: ty.Optional[datetime.datetime] = None
         # The first window opens now, on Nova's clock: nothing of this run
@@ -229,7 +229,7 @@ class Runner:
                 if all(e.state == State.DONE for e in entries):
                     return True
                 self.sleep(self.options.interval)
-        except model.NovaError as exc:
+        except (model.NovaError, model.CredentialsExpired) as exc:
             self.fatal = exc
             self._interrupt(entries, 'following stopped by Nova\'s '
                             'answer: %s; --resume follows it' % exc)
@@ -309,6 +309,12 @@ class Runner:
         except model.NovaError as exc:
             self._submit_failed(entry, exc)
             return
+        except model.CredentialsExpired as exc:
+            # Refused before Nova looked at it: a resume submits it again.
+            entry.attempts -= 1
+            self.journal.event(entry.server_id, 'submit-failed',
+                               message=str(exc), refused=True)
+            raise
         self.journal.event(entry.server_id, 'submitted')
         self._inflight(entry, step.Start.SENT, 'submitted')
 

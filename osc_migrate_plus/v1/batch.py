@@ -194,6 +194,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             raise
         except (model.NovaError, jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
+        except model.CredentialsExpired as exc:
+            raise exceptions.CommandError('credentials expired: %s' % exc)
 
     def _options(self, args: argparse.Namespace) -> batch.Options:
         block = True if args.block_migration else (
@@ -319,8 +321,17 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         entries = started.entries
         reporter.close(entries, time.monotonic() - began)
         code = batch_exit_code(entries, completed)
-        if started.runner.fatal is not None:
-            reporter.error('following stopped: %s' % started.runner.fatal)
+        fatal = started.runner.fatal
+        if isinstance(fatal, model.CredentialsExpired):
+            reporter.error(
+                'credentials expired: %s. Nothing more was sent; what is in '
+                'flight goes on in Nova and is in the journal. Get fresh '
+                'credentials (a new token), then resume. For long runs use '
+                'an application credential or a password, which are renewed '
+                'as needed.' % fatal)
+            code = exit_codes.FAILURE
+        elif fatal is not None:
+            reporter.error('following stopped: %s' % fatal)
             code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '

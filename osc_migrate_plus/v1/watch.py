@@ -196,6 +196,13 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             raise
         except model.NovaError as exc:
             raise exceptions.CommandError(str(exc))
+        except model.CredentialsExpired as exc:
+            text = 'credentials expired: %s' % exc
+            if f is not None:
+                text += ('. A migration under way goes on in Nova; with '
+                         'fresh credentials follow it again: %s'
+                         % self._again(f, parsed_args))
+            raise exceptions.CommandError(text)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -297,10 +304,9 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                            kind=migration.kind, migration_id=migration.id,
                            server=server)
 
-    def _interrupted(self, loop: follower.Follower, f: step.Follow,
-                     reporter: progress.StderrProgress,
-                     args: argparse.Namespace) -> follower.Outcome:
-        reporter.close()
+    @staticmethod
+    def _again(f: step.Follow, args: argparse.Namespace) -> str:
+        """The command that follows this migration again."""
         again = 'openstack server migrate watch %s' % f.server_id
         if f.migration_id is not None:
             again += ' --migration %s' % f.migration_id
@@ -308,8 +314,14 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             again += ' --confirm'
         elif args.revert:
             again += ' --revert'
+        return again
+
+    def _interrupted(self, loop: follower.Follower, f: step.Follow,
+                     reporter: progress.StderrProgress,
+                     args: argparse.Namespace) -> follower.Outcome:
+        reporter.close()
         text = ('Interrupted: the migration goes on in Nova. Follow it '
-                'again with: %s' % again)
+                'again with: %s' % self._again(f, args))
         reporter.message(text)
         return loop.outcome(model.Result.INTERRUPTED, f, text)
 

@@ -73,9 +73,10 @@ class BatchTestCase(base.MiniCloudTestCase):
                      if a['action'] == 'confirmResize']
         return record, (_t(record['Created At']), _t(confirm['start_time']))
 
-    def start_batch(self, *args):
+    def start_batch(self, *args, user='admin'):
         """A batch in the background, to be signalled."""
-        cmd = [minicloud.openstack_cli(), '--os-cloud', 'minicloud-admin']
+        cmd = [minicloud.openstack_cli(), '--os-cloud',
+               minicloud.CLOUDS[user][0]]
         cmd += list(BATCH + args + ('-f', 'json'))
         return subprocess.Popen(cmd, env=self.cloud.cli_env(),
                                 stdout=subprocess.PIPE,

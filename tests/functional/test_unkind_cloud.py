@@ -217,6 +217,36 @@ class TestClientSide(UnkindTestCase):
                 self.assertEqual('confirmed', rows[sid]['Result'], rows[sid])
                 self.assert_moved_once(sid, 'compute3')
 
+    def test_token_expires_mid_batch_then_resume(self):
+        """A fixed token dies in the night: stop, record, resume."""
+        ids = [s['id'] for s in self.seed('compute1', 4)]
+        path = self.journal()
+        self.cloud.set_delay(3)
+        proc = self.start_batch(*ids, '--confirm', '--interval', '1',
+                                '--max-parallel', '2', '--state-file', path,
+                                user='expiring')
+        self.wait_for_event(path, 'submitted', 2)
+        self.cloud.expire_token('expiring')
+        out, err = proc.communicate(timeout=120)
+        self.addDetail('expired-stderr', content.text_content(err))
+        self.assertEqual(1, proc.returncode, err)
+        self.assertIn('credentials expired: Nova refused the credentials '
+                      '(HTTP 401)', err)
+        self.assertIn('--resume %s' % path, err)
+        results = {r['Server ID']: r['Result'] for r in json.loads(out)}
+        self.assertNotIn('failed', results.values(), results)
+        submitted = self.submitted(path)
+        self.assertEqual(2, len(submitted), submitted)
+        for sid in ids:
+            if sid not in submitted:
+                self.assertEqual([], self.records(sid))
+        # Fresh credentials (another token): every server moved once.
+        self.cloud.set_delay(0)
+        rows = self.run_batch('--resume', path, '--interval', '1')
+        for sid in ids:
+            self.assertEqual('confirmed', rows[sid]['Result'], rows[sid])
+            self.assert_moved_once(sid, 'compute1')
+
     def test_verify_command_prints_300_kilobytes(self):
         sid = self.one('compute1')
         # More than a pipe holds (64 KiB): read as it comes, or it blocks.

@@ -41,6 +41,11 @@ def parse_token(token):
     return user, project, roles
 
 
+# Tokens the harness has expired (control ``expire-token``): refused with
+# keystonemiddleware's 401, as a token past its expiry is.
+EXPIRED = set()
+
+
 class TokenAuth:
     def __init__(self, app):
         self.app = app
@@ -49,7 +54,16 @@ class TokenAuth:
         # Never trust identity headers sent by the client.
         for name in _IDENTITY_HEADERS:
             environ.pop(name, None)
-        parsed = parse_token(environ.get('HTTP_X_AUTH_TOKEN', ''))
+        token = environ.get('HTTP_X_AUTH_TOKEN', '')
+        if token in EXPIRED:
+            start_response('401 Unauthorized',
+                           [('Content-Type', 'application/json'),
+                            ('WWW-Authenticate',
+                             'Keystone uri="http://127.0.0.1"')])
+            return [b'{"error": {"code": 401, "title": "Unauthorized", '
+                    b'"message": "The request you have made requires '
+                    b'authentication."}}']
+        parsed = parse_token(token)
         if parsed is None:
             start_response('401 Unauthorized',
                            [('Content-Type', 'application/json')])

@@ -534,6 +534,7 @@ class Cloud:
         return {'servers': servers}
 
     def control(self, request):
+        from tests.minicloud import auth
         from tests.minicloud import driver
 
         action = request.get('action')
@@ -548,6 +549,9 @@ class Cloud:
                 driver.set_controls(**{'fail_' + direction: hosts})
             elif action == 'reset':
                 driver.set_controls(delay=0, fail_to=[], fail_from=[])
+                auth.EXPIRED.clear()
+            elif action == 'expire-token':
+                auth.EXPIRED.add(request['token'])
             elif action == 'service-down':
                 host = self._known(request['host'])
                 if host in self.services:

@@ -44,7 +44,10 @@ START_TIMEOUT = 180
 # Nova's default policy (nova >= 32) lets it migrate demo's servers.
 CLOUDS = {'admin': ('minicloud-admin', 'admin:admin'),
           'member': ('minicloud-member', 'demo:demo'),
-          'manager': ('minicloud-manager', 'boss:demo:manager,member,reader')}
+          'manager': ('minicloud-manager', 'boss:demo:manager,member,reader'),
+          # An admin whose token the harness expires (expire_token).
+          'expiring': ('minicloud-expiring',
+                       'ops:admin:admin,manager,member,reader')}
 
 
 class MiniCloudError(Exception):
@@ -313,6 +316,11 @@ class MiniCloud(fixtures.Fixture):
 
     def reset(self) -> dict:
         return self._post({'action': 'reset'})
+
+    def expire_token(self, user: str) -> dict:
+        """``user``'s token is refused (401) until the next reset."""
+        return self._post({'action': 'expire-token',
+                           'token': CLOUDS[user][1]})
 
     def service_down(self, host: str) -> dict:
         return self._post({'action': 'service-down', 'host': host})

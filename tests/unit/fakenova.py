@@ -201,6 +201,8 @@ class FakeNova:
         self.late: ty.List[tuple] = []
         # Called at the start of every client sleep (a test may raise).
         self.sleep_hooks: ty.List[ty.Callable[[], None]] = []
+        # From then on (sim time) the client's token is refused (401).
+        self.token_expires: ty.Optional[float] = None
 
         self.proxy = mock.Mock(spec=_proxy.Proxy)
         self.proxy.request.side_effect = self._request
@@ -320,6 +322,10 @@ class FakeNova:
         """Nova's periodic task confirms (resize_confirm_window)."""
         self._apply(self._internal('POST', sid, {'confirmResize': None}))
 
+    def expire_token(self, at: ty.Optional[float] = None) -> None:
+        """The client's token expires (now, or at sim time ``at``)."""
+        self.token_expires = self.now if at is None else at
+
     # -- failures of the wire ----------------------------------------------
     def lose_reply(self, action: str, server: ty.Optional[str] = None,
                    status: ty.Union[int, str] = 504,
@@ -414,6 +420,12 @@ class FakeNova:
         self.requests.append((self.now, method, path,
                               req.action if req.action else merged))
         self.advance(self.latency)
+        if self.token_expires is not None and self.now >= self.token_expires:
+            # keystonemiddleware's answer: before Nova sees the request.
+            return self._response(req, 401, {'error': {
+                'code': 401, 'title': 'Unauthorized',
+                'message': 'The request you have made requires '
+                           'authentication.'}})
         for rules in (self._read_rules, self._error_rules):
             rule = self._take(rules, req)
             if rule is not None:
