@@ -24,7 +24,6 @@ import time
 import uuid
 
 from tests.functional import base
-from tests.minicloud import fixture as minicloud
 
 BATCH = ('server', 'migrate', 'batch')
 
@@ -75,9 +74,7 @@ class BatchTestCase(base.MiniCloudTestCase):
 
     def start_batch(self, *args, user='admin'):
         """A batch in the background, to be signalled."""
-        cmd = [minicloud.openstack_cli(), '--os-cloud',
-               minicloud.CLOUDS[user][0]]
-        cmd += list(BATCH + args + ('-f', 'json'))
+        cmd = self.cloud.cli(user) + list(BATCH + args + ('-f', 'json'))
         return subprocess.Popen(cmd, env=self.cloud.cli_env(),
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True,

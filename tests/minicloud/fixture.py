@@ -122,6 +122,9 @@ class MiniCloud(fixtures.Fixture):
         self.debug = debug
         self.keep = False  # set when a test failed: keep the logs
         self.info: dict = {}
+        self.image_id = IMAGE_ID
+        self.flavor_id = FLAVOR_ID
+        self.seeded: ty.List[str] = []  # servers seed_servers booted
 
     # -- lifecycle ---------------------------------------------------------
     def _setUp(self) -> None:
@@ -251,6 +254,10 @@ class MiniCloud(fixtures.Fixture):
             env['OS_CLIENT_CONFIG_FILE'] = path
         return env
 
+    def cli(self, user: str = 'admin') -> ty.List[str]:
+        """The ``openstack`` command line up to its arguments, as ``user``."""
+        return [openstack_cli(), '--os-cloud', CLOUDS[user][0]]
+
     def openstack(self, *args: str, user: str = 'admin',
                   timeout: float = 600,
                   env: ty.Optional[ty.Dict[str, str]] = None,
@@ -260,7 +267,7 @@ class MiniCloud(fixtures.Fixture):
         ``env``: from ``cli_env``; else this cloud's, with the client's
         clock ``clock_offset`` seconds off.
         """
-        cmd = [openstack_cli(), '--os-cloud', CLOUDS[user][0]] + list(args)
+        cmd = self.cli(user) + list(args)
         env = env or self.cli_env(clock_offset=clock_offset)
         return subprocess.run(cmd, env=env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
@@ -353,15 +360,18 @@ class MiniCloud(fixtures.Fixture):
         """
         compute = self.connection(user).compute
         ids = []
+        self._seeding(user)
         for i in range(count):
             body = {'server': {'name': '%s-%d' % (prefix, i),
-                               'imageRef': IMAGE_ID, 'flavorRef': FLAVOR_ID,
+                               'imageRef': self.image_id,
+                               'flavorRef': self.flavor_id,
                                'networks': 'none'}}
             if host is not None:
                 body['server']['host'] = host
             r = compute.post('/servers', json=body, microversion='2.74')
             _check(r, 202)
             ids.append(r.json()['server']['id'])
+            self.seeded.append(ids[-1])
         self.wait_servers(ids, 'ACTIVE', timeout, user=user)
         for server_id in ids[:stopped]:
             _check(compute.post('/servers/%s/action' % server_id,
@@ -369,6 +379,9 @@ class MiniCloud(fixtures.Fixture):
         if stopped:
             self.wait_servers(ids[:stopped], 'SHUTOFF', timeout, user=user)
         return [self.server(i, user=user) for i in ids]
+
+    def _seeding(self, user: str) -> None:
+        """Before booting as ``user`` (the external cloud checks it)."""
 
     def server(self, server_id: str, user: str = 'admin') -> dict:
         r = self.connection(user).compute.get('/servers/%s' % server_id,

@@ -38,7 +38,6 @@ from testtools import content
 from osc_migrate_plus.engine import journal as jrn
 from tests.functional import test_batch
 from tests.minicloud import faultproxy
-from tests.minicloud import fixture as minicloud
 
 OK_RESULTS = ('migrated', 'confirmed', 'timeout')
 
@@ -80,8 +79,7 @@ class ReliabilityTestCase(test_batch.BatchTestCase):
 
     # -- the client ----------------------------------------------------
     def command(self, *args: str) -> ty.List[str]:
-        return [minicloud.openstack_cli(), '--os-cloud', 'minicloud-admin',
-                *test_batch.BATCH, *args, '-f', 'json']
+        return [*self.cloud.cli(), *test_batch.BATCH, *args, '-f', 'json']
 
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(self.command(*args), env=self.env,

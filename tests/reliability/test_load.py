@@ -21,7 +21,6 @@ import json
 import os
 
 from benchmarks import measure
-from tests.minicloud import fixture as minicloud
 from tests.reliability import base
 
 SERVERS = int(os.environ.get('RELIABILITY_LOAD_SERVERS', '200'))
@@ -48,9 +47,9 @@ class TestLoad(base.ReliabilityTestCase):
             path = self.journal()
             self.cloud.requests(reset=True)
             cost, out = measure.run(
-                [minicloud.openstack_cli(), '--os-cloud', 'minicloud-admin',
-                 'server', 'migrate', 'batch', '--servers-from', listing,
-                 '--mode', 'auto', '--confirm', '--max-parallel', '20',
+                [*self.cloud.cli(), 'server', 'migrate', 'batch',
+                 '--servers-from', listing, '--mode', 'auto', '--confirm',
+                 '--max-parallel', '20',
                  '--max-per-source', '8', '--max-per-destination', '8',
                  '--state-file', path, '--quiet', '-f', 'json'],
                 self.env, timeout=3600)
