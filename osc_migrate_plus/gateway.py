@@ -120,6 +120,7 @@ class NovaGateway:
         # project only (a project manager, nova >= 32) or of all.
         self._all_tenants = True
         self._migrations_project: ty.Optional[str] = None
+        self._progress_by_index = False
 
     # -- microversions -----------------------------------------------------
     @property
@@ -214,6 +215,12 @@ class NovaGateway:
                 error: model.NovaError = model.Transient(
                     'cannot reach the compute API: %s' % exc,
                     maybe_applied=not _never_sent(exc))
+            except ksa_exc.ClientException as exc:
+                # The identity service failed while a token was renewed
+                # (a 5xx, discovery): the request never left for Nova.
+                error = model.Transient(
+                    'the identity service failed: %s' % exc,
+                    maybe_applied=False)
             else:
                 self._note_date(response)
                 if response.status_code < 400:
@@ -335,10 +342,17 @@ class NovaGateway:
             try:
                 return read({'all_tenants': 1})
             except model.NovaError as exc:
-                if exc.status != 403:
+                # Only Nova's refusal of all_tenants itself: any other 403
+                # (a proxy, another rule) must not shrink what is listed.
+                if exc.status != 403 or 'get_all_tenants' not in str(exc):
                     raise
                 self._all_tenants = False
         return read({})
+
+    @property
+    def lists_all_projects(self) -> bool:
+        """False once Nova refused to list every project's servers."""
+        return self._all_tenants
 
     def _migrations_params(self, params: dict) -> dict:
         if self._migrations_project:
@@ -382,8 +396,14 @@ class NovaGateway:
                 'projects (%s) needs admin; name the servers of one '
                 'project.' % (refused, ', '.join(sorted(wanted))),
                 refused.status)
-        if not wanted or not self.supports(PROJECT_FILTER_MICROVERSION):
+        if not wanted:
             raise refused
+        if not self.supports(PROJECT_FILTER_MICROVERSION):
+            raise model.NovaError(
+                '%s. Reading only your project\'s migrations, as Nova lets a '
+                'project manager, needs compute API %s (requested %s).' % (
+                    refused, PROJECT_FILTER_MICROVERSION, self.microversion),
+                refused.status)
         project = wanted.pop()
         self._get('/os-migrations', params={'limit': 1,
                                             'project_id': project})
@@ -406,10 +426,22 @@ class NovaGateway:
         Only for the eye: any failure to read it is None, never a verdict.
         """
         try:
-            return self._call('GET', '/servers/%s/migrations/%s' % (
-                server_id, migration_id)).json()['migration']
-        except (model.NovaError, ValueError, KeyError):
+            if not self._progress_by_index:
+                return self._call('GET', '/servers/%s/migrations/%s' % (
+                    server_id, migration_id)).json()['migration']
+            # Showing one is admin-only by Nova's default policy; the list
+            # of the server's live migrations in progress (a project
+            # manager may read it) carries the same figures.
+            listed = self._call('GET', '/servers/%s/migrations'
+                                % server_id).json()['migrations']
+            return next((m for m in listed if m.get('id') == migration_id),
+                        None)
+        except model.NovaError as exc:
+            if exc.status == 403 and not self._progress_by_index:
+                self._progress_by_index = True
             return None  # finished between two reads, or Nova busy
+        except (ValueError, KeyError):
+            return None
 
     def compute_services(self) -> ty.List[dict]:
         return self._get('/os-services',

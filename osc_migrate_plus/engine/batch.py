@@ -199,12 +199,16 @@ class Runner:
             self.reporter.event(entry, text)
 
     # -- the loop ----------------------------------------------------------
-    def run(self, entries: ty.List[Entry]) -> bool:
+    def run(self, entries: ty.List[Entry],
+            adoptions: ty.Sequence[ty.Tuple[Entry, ty.Dict[str, ty.Any]]]
+            = ()) -> bool:
         """Drive every entry to a result. False if interrupted.
 
-        Whatever ends it early (Ctrl-C twice, an error of Nova's that
-        leaves nothing to follow with), what is in flight is journaled as
-        interrupted and verify commands are stopped: --resume takes over.
+        ``adoptions``: entries already under way, with ``adopt``'s
+        arguments, taken up first. Whatever ends it early (Ctrl-C twice, an
+        error of Nova's that leaves nothing to follow with, credentials that
+        expired), what is in flight is journaled as interrupted and verify
+        commands are stopped: --resume takes over.
         """
         self._entries.update((e.server_id, e) for e in entries)
         if self.nova.nova_now() is None and self._newest_seen is None:
@@ -214,6 +218,9 @@ class Runner:
                 self._since = self._newest_seen
         started = self.clock()
         try:
+            for entry, how in adoptions:
+                if entry.state == State.QUEUED:
+                    self.adopt(entry, **how)
             while True:
                 if self.stop_requested:
                     self._interrupt(entries)

@@ -32,6 +32,13 @@ class Nova(ty.Protocol):
 
     def endpoint(self) -> ty.Optional[str]: ...
 
+    # What Nova's policy showed this user (learned from its 403s).
+    @property
+    def lists_all_projects(self) -> bool: ...
+
+    @property
+    def migrations_project(self) -> ty.Optional[str]: ...
+
     # -- reads --------------------------------------------------------------
     def find_server(self, name_or_id: str) -> model.Server: ...
 

@@ -23,6 +23,7 @@ import uuid
 
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import verdict
 from osc_migrate_plus import model
 
 
@@ -80,6 +81,13 @@ def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
         hidden = [s for s in listed if s.host_hidden]
         if hidden and sel.source_host:
             _check_host_filter(nova, sel)
+        if sel.source_host and not nova.lists_all_projects:
+            raise model.NovaError(
+                '--source-host %s: Nova lists you only the servers of your '
+                'own project (it refused all_tenants), so a drain of %s '
+                'would leave every other project\'s servers there; it needs '
+                'admin. Nothing was changed.' % (sel.source_host,
+                                                 sel.source_host))
         _check_project_filter(listed, sel)
         for server in listed:
             if server.host_hidden and sel.source_host:
@@ -150,3 +158,27 @@ def plan_items(servers: ty.List[model.Server],
             items.append(plan.preflight(server, sel.mode, sel.source_host,
                                         sel.target_host))
     return items
+
+
+def visible_adoptions(nova: nova_api.Nova,
+                      items: ty.List[plan.PlanItem]) -> ty.List[plan.PlanItem]:
+    """Skip servers under a migration that Nova does not show us.
+
+    A project manager reads only the migrations its project started
+    (``project_id``): one an admin started on its server is not listed,
+    and following it would end in a wrong verdict.
+    """
+    if not nova.migrations_project:
+        return items
+    checked = []
+    for item in items:
+        if item.verdict == plan.ADOPT and not verdict.in_progress(
+                next(iter(nova.migrations(item.server.id, limit=1)), None)):
+            item = plan.PlanItem(
+                item.server, None, plan.SKIPPED,
+                'a migration is under way that Nova does not show you: it '
+                'lists to a project manager only the migrations its project '
+                '(%s) started; follow it with admin credentials'
+                % nova.migrations_project)
+        checked.append(item)
+    return checked

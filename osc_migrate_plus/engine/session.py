@@ -61,10 +61,7 @@ class Batch:
         for entry in self.deleted:
             self.runner.finish(entry, model.Result.DELETED,
                                'the server was deleted')
-        for entry, how in self.adoptions:
-            if entry.state == batch.State.QUEUED:
-                self.runner.adopt(entry, **how)
-        return self.runner.run(self.entries)
+        return self.runner.run(self.entries, self.adoptions)
 
     def close(self) -> None:
         self.journal.close()
@@ -86,6 +83,8 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
         'limits': {k: getattr(options, k) for k in LIMITS},
         'selection': selected,
         'cloud': {'compute': nova.endpoint()},
+        # Whose migrations this user reads: None, every project's.
+        'migrations_project': nova.migrations_project,
     })
     try:
         reporter.info('journal: %s (resume with --resume %s)'
@@ -166,6 +165,26 @@ class Resumption:
         return {saved.plan['project_id'] for saved in
                 self.state.servers.values()
                 if saved.plan and saved.plan.get('project_id')}
+
+    def check_scope(self, nova: nova_api.Nova) -> None:
+        """Refuse to resume blind to migrations the batch started.
+
+        Nova lists to a project manager only the migrations its project
+        started: a journal written by a user who reads every project's
+        (an admin), or another project's, has migrations such a user
+        cannot see, and would take for never started.
+        """
+        mine = nova.migrations_project
+        recorded = self.header.get('migrations_project')
+        if mine is None or recorded == mine:
+            return
+        raise model.NovaError(
+            'journal %s was written by a user who reads %s migrations; Nova '
+            'shows you only those your project (%s) started, so the '
+            'migrations that run started would look never started. Resume '
+            'it with the credentials that started it. Nothing was changed.'
+            % (self.path, "every project's" if recorded is None else
+               "project %s's" % recorded, mine))
 
     def check_cloud(self, endpoint: ty.Optional[str]) -> None:
         recorded = self.header.get('cloud', {}).get('compute')

@@ -254,7 +254,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             source_host=args.source_host, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
         items = session.plan_for(gateway, wanted)
-        gateway.check_can_follow({i.server.project_id for i in items})
+        if items:
+            gateway.check_can_follow({i.server.project_id for i in items})
+            items = selection.visible_adoptions(gateway, items)
         if args.dry_run:
             return common.Report(COLUMNS, [self._plan_row(i) for i in items],
                                  exit_codes.SUCCESS)
@@ -287,6 +289,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             self._gates(gateway, options)
             resumption.check_cloud(gateway.endpoint())
             gateway.check_can_follow(resumption.projects())
+            resumption.check_scope(gateway)
             resumed = resumption.start(gateway, reporter, options)
         except BaseException:
             resumption.close()

@@ -15,6 +15,7 @@
 import argparse
 import re
 import signal
+import time
 import typing as ty
 
 from osc_lib.command import command
@@ -33,6 +34,9 @@ from osc_migrate_plus.v1 import progress
 UsageError = common.UsageError
 
 _UUID = re.compile('[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}')
+# Seconds to wait for the record of a migration just accepted before
+# calling it invisible (the conductor writes it within about a second).
+INVISIBLE_WAIT = 5
 # How a record long over is reported when the server has moved since.
 FINAL_RESULTS = {'confirmed': model.Result.CONFIRMED,
                  'completed': model.Result.MIGRATED,
@@ -198,10 +202,16 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             raise exceptions.CommandError(str(exc))
         except model.CredentialsExpired as exc:
             text = 'credentials expired: %s' % exc
-            if f is not None:
-                text += ('. A migration under way goes on in Nova; with '
-                         'fresh credentials follow it again: %s'
+            # Attached to one, or ours was sent: it goes on without us.
+            if f is not None and (not parsed_args.start or f.start_at):
+                text += ('. The migration goes on in Nova; with fresh '
+                         'credentials follow it again: %s'
                          % self._again(f, parsed_args))
+            elif parsed_args.start:
+                text += '; no migration was started'
+            else:
+                text += '; nothing was changed'
+
             raise exceptions.CommandError(text)
         finally:
             for s, handler in previous.items():
@@ -269,23 +279,14 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                 'Server %s has a %s in progress (migration %s, %s), not a '
                 'migration: watch follows migrations only.' % (
                     server.id, newest.type, newest.id, newest.status))
+        if gateway.migrations_project:
+            self._check_visible(gateway, server, newest)
         if server.task_state in model.MIGRATING_TASK_STATES:
             # Just accepted: its record is not there yet.
             return step.Follow(server_id=server.id, source=server.host,
                                original_status=None, goal=_goal(args),
                                baseline_id=newest.id if newest else 0,
                                server=server), None
-        if newest is None and gateway.migrations_project and \
-                server.status == 'VERIFY_RESIZE':
-            # Nova's project_id filter is the project that started it.
-            raise model.NovaError(
-                'Server %s is %s, but Nova shows you none of its migrations: '
-                'to a project manager it lists only the migrations started '
-                'by its project (%s), and this one was started by another '
-                'project (an admin?). Report on it with admin credentials, '
-                'or end it with openstack server migration confirm (or '
-                'revert).' % (
-                    server.id, server.status, gateway.migrations_project))
         if newest is None:
             raise model.NovaError('Server %s has no migration in progress '
                                   'and has never been migrated. Start one '
@@ -295,6 +296,34 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             '%s (%s, %s, %s -> %s, created %s); to report on it: --migration '
             '%s' % (server.id, newest.id, newest.type, newest.status,
                     newest.source, newest.dest, newest.created_at, newest.id))
+
+    @staticmethod
+    def _check_visible(gateway: gw.NovaGateway, server: model.Server,
+                       newest: ty.Optional[model.Migration]) -> None:
+        """Refuse a migration under way that Nova does not show us.
+
+        Nova's ``project_id`` filter (all a project manager may read) is
+        the project that started a migration: one an admin started is not
+        listed. A record the conductor has yet to write is, within
+        seconds: look once more before saying so.
+        """
+        if server.status != 'VERIFY_RESIZE' and \
+                server.task_state not in model.MIGRATING_TASK_STATES:
+            return
+        if server.task_state is not None:
+            time.sleep(INVISIBLE_WAIT)
+            records = gateway.migrations(server.id, limit=1)
+            if records and (newest is None or records[0].id > newest.id):
+                return  # it was written meanwhile: ours to see
+        raise model.NovaError(
+            'Server %s is %s, but Nova shows you no migration of it under '
+            'way: to a project manager it lists only the migrations started '
+            'by its project (%s), and this one was started by another '
+            'project (an admin?). Follow it with admin credentials%s.' % (
+                server.id, server.task_state or server.status,
+                gateway.migrations_project,
+                ', or end it with openstack server migration confirm (or '
+                'revert)' if server.status == 'VERIFY_RESIZE' else ''))
 
     @staticmethod
     def _follow(server: model.Server, migration: model.Migration,

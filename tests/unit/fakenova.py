@@ -522,6 +522,7 @@ class FakeNova:
         ('GET', r'/servers/detail', '_list_servers'),
         ('GET', r'/servers/([^/]+)', '_show_server'),
         ('POST', r'/servers/([^/]+)/action', '_action'),
+        ('GET', r'/servers/([^/]+)/migrations', '_list_live'),
         ('GET', r'/servers/([^/]+)/migrations/([^/]+)', '_show_live'),
         ('DELETE', r'/servers/([^/]+)/migrations/([^/]+)', '_abort'),
         ('GET', r'/servers/([^/]+)/os-instance-actions', '_list_actions'),
@@ -548,6 +549,7 @@ class FakeNova:
         'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
         '_list_migrations': 'os_compute_api:os-migrations:index',
         '_abort': 'os_compute_api:servers:migrations:delete',
+        '_list_live': 'os_compute_api:servers:migrations:index',
     }
     # Admin-only rules.
     _ADMIN_RULES = {
@@ -809,6 +811,18 @@ class FakeNova:
             doc.pop(key, None)
         return 200, {'migration': doc}
 
+    def _list_live(self, req: Request, sid: str) -> ty.Tuple[int, dict]:
+        """The server's live migrations in progress, with their figures."""
+        self._live_server(sid)
+        found = []
+        for m in _newest_first(self._migrations):
+            if m['instance_uuid'] == sid and not m['deleted'] and \
+                    m['migration_type'] == 'live-migration' and \
+                    m['status'] in LIVE_IN_PROGRESS:
+                found.append(self._show_live(req, sid, str(m['id']))[1][
+                    'migration'])
+        return 200, {'migrations': found}
+
     def _list_actions(self, req: Request, sid: str) -> ty.Tuple[int, dict]:
         # 2.21: the actions of deleted servers are shown too.
         if sid not in self._servers:
@@ -824,7 +838,7 @@ class FakeNova:
         for action in self._actions[sid]:
             if action['request_id'] == rid:
                 doc = self._action_doc(sid, action)
-                doc['events'] = [self._event_doc(e, req.microversion)
+                doc['events'] = [self._event_doc(e, req)
                                  for e in reversed(action['events'])]
                 return 200, {'instanceAction': doc}
         raise NovaFault(404, 'Action for request_id %s on instance %s not '
@@ -838,17 +852,22 @@ class FakeNova:
                 'start_time': a['start_time'].strftime(MIGRATION_TIME),
                 'updated_at': a['updated_at'].strftime(MIGRATION_TIME)}
 
-    def _event_doc(self, e: dict, mv: ty.Tuple[int, ...]) -> dict:
+    def _event_doc(self, e: dict, req: Request) -> dict:
+        # instance_actions.py show: events, host, details and traceback for
+        # admins; others get events (2.51) without them.
+        mv, admin = req.microversion, req.caller.admin
         doc = {'event': e['event'], 'result': e['result'],
                'start_time': e['start_time'].strftime(MIGRATION_TIME),
                'finish_time': (e['finish_time'].strftime(MIGRATION_TIME)
-                               if e['finish_time'] else None),
-               'traceback': 'Traceback (most recent call last): ...'
-               if e['result'] == 'Error' else None}
+                               if e['finish_time'] else None)}
+        if admin:
+            doc['traceback'] = ('Traceback (most recent call last): ...'
+                                if e['result'] == 'Error' else None)
         if mv >= (2, 62):
-            doc['host'] = None if self.hide_hosts else e['host']
+            if admin:
+                doc['host'] = None if self.hide_hosts else e['host']
             doc['hostId'] = 'h-%s' % e['host'] if e['host'] else ''
-        if mv >= (2, 84):
+        if mv >= (2, 84) and admin:
             doc['details'] = e['details']
         return doc
 

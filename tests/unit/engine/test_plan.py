@@ -116,6 +116,8 @@ class TestSelectionWithHiddenHosts(testtools.TestCase):
 
     def test_listed_by_host_are_on_it(self):
         class Nova:
+            lists_all_projects = True
+
             def compute_hosts(self):
                 return ['c1', 'c2']
 
