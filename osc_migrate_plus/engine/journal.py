@@ -206,6 +206,8 @@ class Replay(ty.NamedTuple):
     header: dict
     servers: ty.Dict[str, ServerState]
     torn: bool
+    # Hosts whose compute service the batch disabled (--disable-source).
+    disabled: ty.FrozenSet[str] = frozenset()
 
 
 def replay(path: str) -> Replay:
@@ -251,8 +253,11 @@ def replay(path: str) -> Replay:
                            'reads version %d' % (path, header.get('version'),
                                                  FORMAT_VERSION))
     servers: ty.Dict[str, ServerState] = {}
+    disabled: ty.Set[str] = set()
     for record in records[1:]:
-        if record['type'] == 'plan':
+        if record['type'] == 'service-disabled':
+            disabled.add(str(record.get('host')))
+        elif record['type'] == 'plan':
             for item in record.get('servers', []):
                 state = SKIPPED if item.get('verdict') == 'skipped' \
                     else PLANNED
@@ -261,7 +266,7 @@ def replay(path: str) -> Replay:
             sid = record['server']
             current = servers.get(sid, ServerState(PLANNED))
             servers[sid] = _apply(current, record)
-    return Replay(header, servers, torn)
+    return Replay(header, servers, torn, frozenset(disabled))
 
 
 def _apply(current: ServerState, record: dict) -> ServerState:

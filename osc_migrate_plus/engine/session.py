@@ -42,6 +42,9 @@ KEPT_LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination',
                'max_failures')
 
 
+DISABLE_REASON = 'osc-migrate-plus batch drain'
+
+
 class Contradiction(Exception):
     """Options of a resume that contradict its journal."""
 
@@ -85,6 +88,9 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
         'cloud': {'compute': nova.endpoint()},
         # Whose migrations this user reads: None, every project's.
         'migrations_project': nova.migrations_project,
+        # --disable-source's reason, or None: a resume finishes the job.
+        'disable_source': (disable_reason or DISABLE_REASON)
+        if disable_source else None,
     })
     try:
         reporter.info('journal: %s (resume with --resume %s)'
@@ -92,8 +98,10 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
         journal.write({'type': 'plan',
                        'servers': [i.to_journal() for i in items]})
         if disable_source:
-            _disable_sources(nova, journal, reporter, items,
-                             disable_reason or 'osc-migrate-plus batch drain')
+            _disable_sources(nova, journal, reporter, {
+                i.server.host for i in items
+                if i.verdict == plan.PLANNED and i.server.host},
+                disable_reason or DISABLE_REASON)
         entries = [batch.new_entry(item, options) for item in items]
         runner = batch.Runner(nova, journal, reporter, options)
         return Batch(journal, runner, entries, [
@@ -104,10 +112,13 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
 
 
 def _disable_sources(nova: nova_api.Nova, journal: jrn.Journal,
-                     reporter: batch.Reporter,
-                     items: ty.List[plan.PlanItem], reason: str) -> None:
-    sources = sorted({i.server.host for i in items
-                      if i.verdict == plan.PLANNED and i.server.host})
+                     reporter: batch.Reporter, sources: ty.Set[str],
+                     reason: str) -> None:
+    """Disable these hosts' compute services, each journaled once done.
+
+    One refused midway (an expired token, a 403) leaves the rest enabled:
+    a resume disables them before it submits anything.
+    """
     for service in nova.compute_services():
         if service['host'] in sources:
             nova.disable_service(service['id'], reason)
@@ -204,6 +215,16 @@ class Resumption:
                           'crash) and is dropped; Nova is read again for '
                           'where each server stands')
         self.journal.write({'type': 'resumed'})
+        reason = self.header.get('disable_source')
+        if reason:
+            # Sources the first run did not get to disable (it stopped
+            # midway): before anything is submitted.
+            planned = [saved.plan for saved in self.state.servers.values()
+                       if saved.plan and saved.plan.get('verdict')
+                       == plan.PLANNED.value]
+            _disable_sources(nova, self.journal, reporter, {
+                p['source'] for p in planned if p.get('source')
+            } - self.state.disabled, reason)
         runner = batch.Runner(nova, self.journal, reporter, options)
         # --max-failures counts this run's failures: a resume, after the
         # operator looked at them, starts with a whole budget.

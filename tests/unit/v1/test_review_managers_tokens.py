@@ -218,3 +218,46 @@ class TestManagerMisc(pm.ManagerTestCase):
         listed = [r for r in fake.requests if r[1] == 'GET' and
                   r[2].endswith('/migrations')]
         self.assertGreater(len(listed), 0)
+
+
+class TestDisableSourceInterrupted(base.UnkindNovaTestCase):
+
+    def test_401_between_two_disables_resume_disables_the_rest(self):
+        """The token dies after compute1 is disabled, before compute2."""
+        fake = self.cloud(hosts=4)
+        a = fake.add_server('a', host='compute1')
+        b = fake.add_server('b', host='compute2')
+        original = fake._request
+
+        def request(url, method, **kw):
+            response = original(url, method, **kw)
+            if method == 'PUT':
+                fake.expire_token()
+            return response
+        fake.proxy.request.side_effect = request
+        self.assertRaises(exceptions.CommandError, self.batch, a, b,
+                          '--disable-source', '--confirm',
+                          '--state-file', self.path)
+        self.assertEqual(['compute1'], self.disabled())
+        self.assertEqual([], fake.posts('migrate'))
+        fake.proxy.request.side_effect = original
+        fake.token_expires = None
+        submitted = []
+        fake.sleep_hooks.append(lambda: submitted.append(self.disabled())
+                                if fake.posts('migrate') and not submitted
+                                else None)
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc, rows)
+        # Both disabled before the first migrate went out, each once.
+        self.assertEqual([['compute1', 'compute2']], submitted)
+        # compute1 was not disabled a second time.
+        first = fake.services['compute1']['id']
+        self.assertEqual(1, len([r for r in fake.requests
+                                 if r[1] == 'PUT' and first in r[2]]))
+        for sid in (a, b):
+            self.assertNotIn(fake.server(sid)['OS-EXT-SRV-ATTR:host'],
+                             ('compute1', 'compute2'))
+
+    def disabled(self):
+        return sorted(h for h, s in self.fake.services.items()
+                      if s['status'] == 'disabled')
