@@ -20,6 +20,7 @@ import datetime
 import email.utils
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,7 +29,11 @@ import uuid
 
 from tests.functional import base
 from tests.minicloud import faultproxy
+from tests.minicloud import venv
 
+# The newest microversion of each series' nova-api.
+MAX_MICROVERSION = {'2024.1': '2.96', '2025.1': '2.100', '2026.1': '2.103',
+                    '2026.2': '2.104'}
 POLICY_403 = ("Policy doesn't allow os_compute_api:os-migrate-server:migrate "
               "to be performed.")
 # What a process sees of its clocks: wall (two ways), and whether the
@@ -58,6 +63,25 @@ class TestMiniCloud(base.MiniCloudTestCase):
     def _migrations(self, server_id):
         return self.openstack_json('server', 'migration', 'list',
                                    '--server', server_id)
+
+    def test_runs_the_series_asked(self):
+        # MINICLOUD_SERIES picks the Nova series; the cloud says what runs.
+        series = os.environ.get('MINICLOUD_SERIES') or venv.DEFAULT_SERIES
+        self.assertEqual(series, self.cloud.series)
+        nova, placement = venv.SERIES[series]
+        self.assertEqual((nova, placement),
+                         (self.cloud.nova_version,
+                          self.cloud.info['versions']['openstack-placement']))
+        # nova < 33 has no native-thread mode: eventlet, as Nova's own tests.
+        self.assertIn(self.cloud.info['concurrency'],
+                      ('eventlet', 'threading'))
+        self.assertEqual(int(nova.split('.')[0]) >= 33,
+                         self.cloud.info['concurrency'] == 'threading')
+        # nova-api serves the series' microversion range.
+        r = self.cloud.connection().compute.get('/')
+        self.assertEqual(200, r.status_code, r.text)
+        self.assertEqual(MAX_MICROVERSION[series],
+                         r.json()['version']['version'])
 
     def test_cold_migrate_confirm(self):
         sid = self._one()
