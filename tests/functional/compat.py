@@ -12,9 +12,10 @@
 
 """The core scenarios against older Nova series, one series after another.
 
-``python -m tests.functional.compat [--concurrency N] [SERIES ...]`` (what
-``tox -e functional-compat`` runs): for each series (default
-$MINICLOUD_COMPAT_SERIES, else every series older than the default one) it
+``python -m tests.functional.compat [--concurrency N] [--oldest | SERIES ...]``
+(what ``tox -e functional-compat`` and ``functional-oldest`` run): for each
+series (default $MINICLOUD_COMPAT_SERIES, else every series older than the
+default one; ``--oldest``: the oldest alone) it
 builds the series' cloud venv if its pins changed, then runs the functional
 tests listed in ``compat-tests.txt`` (existing scenarios, selected by id)
 with ``MINICLOUD_SERIES`` set. It prints how long each took and exits 1 if
@@ -39,11 +40,17 @@ def main(argv=None):
     parser.add_argument('series', nargs='*',
                         help='default: $MINICLOUD_COMPAT_SERIES, else %s'
                         % ' '.join(OLDER))
+    parser.add_argument('--oldest', action='store_true',
+                        help='the oldest series only (%s): what CI runs'
+                        % OLDER[0])
     parser.add_argument('--concurrency', type=int, default=2,
                         help='stestr workers (one cloud per test class)')
     args = parser.parse_args(argv)
-    chosen = args.series or os.environ.get(
-        'MINICLOUD_COMPAT_SERIES', '').replace(',', ' ').split() or OLDER
+    if args.oldest:
+        chosen = OLDER[:1]
+    else:
+        chosen = args.series or os.environ.get(
+            'MINICLOUD_COMPAT_SERIES', '').replace(',', ' ').split() or OLDER
     for name in chosen:
         venv.series(name)  # unknown names fail before anything runs
     results = []
