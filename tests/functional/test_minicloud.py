@@ -77,6 +77,10 @@ class TestMiniCloud(base.MiniCloudTestCase):
                       ('eventlet', 'threading'))
         self.assertEqual(int(nova.split('.')[0]) >= 33,
                          self.cloud.info['concurrency'] == 'threading')
+        # The sqlite trick (oslo.db internals) holds on this oslo.db.
+        self.assertEqual(['nova_api.sqlite', 'nova_cell0.sqlite',
+                          'nova_cell1.sqlite', 'placement.sqlite'],
+                         self.cloud.info['shared_sqlite'])
         # nova-api serves the series' microversion range.
         r = self.cloud.connection().compute.get('/')
         self.assertEqual(200, r.status_code, r.text)

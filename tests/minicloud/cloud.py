@@ -72,6 +72,7 @@ LOCK_WAIT = 120  # seconds a DB transaction may wait before we call it a hang
 _ENGINES = {}
 _ENGINES_LOCK = threading.Lock()
 _DB_LOCK = threading.RLock()
+_SCOPES = [0]  # transaction scopes serialized so far
 _real_create_engine = sqlalchemy.create_engine
 
 
@@ -106,6 +107,7 @@ def _serialize_transactions():
     def scope(self, context):
         if not _DB_LOCK.acquire(timeout=LOCK_WAIT):
             raise RuntimeError('minicloud: database lock wait exceeded')
+        _SCOPES[0] += 1
         try:
             with original(self, context) as resource:
                 yield resource
@@ -299,6 +301,20 @@ class Cloud:
         self.compute_url = self._start_api()
         self._start_services()
         self.aux_url = self._start_aux()
+        # The sqlite trick patches oslo.db internals: check that every
+        # database (api, cell0, cell1, placement) shares its connection and
+        # that transactions do take the lock, whatever this oslo.db is.
+        with _ENGINES_LOCK:
+            shared = sorted(os.path.basename(url) for url in _ENGINES)
+        if len(shared) < 4:
+            raise RuntimeError('minicloud: only %s share one sqlite '
+                               'connection; this oslo.db does not create '
+                               'engines through sqlalchemy.create_engine'
+                               % (shared,))
+        if not _SCOPES[0]:
+            raise RuntimeError('minicloud: no oslo.db transaction went '
+                               'through the lock; this oslo.db does not use '
+                               '_TransactionContextManager._transaction_scope')
         return {
             'pid': os.getpid(),
             'compute_url': self.compute_url + '/v2.1',
@@ -310,6 +326,7 @@ class Cloud:
             'log_file': os.path.join(self.state_dir, 'cloud.log'),
             'versions': versions(),
             'concurrency': CONCURRENCY,
+            'shared_sqlite': shared,
         }
 
     def _start_placement(self):
