@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -86,6 +87,34 @@ class TestMiniCloud(base.MiniCloudTestCase):
         self.assertEqual(200, r.status_code, r.text)
         self.assertEqual(MAX_MICROVERSION[series],
                          r.json()['version']['version'])
+
+    def test_many_concurrent_clients_none_reset(self):
+        # socketserver's listen backlog is 5; a burst of clients beyond it
+        # was reset or left hanging by the harness. nova-api, 256 at once.
+        url = urllib.parse.urlsplit(self.cloud.info['compute_url'])
+        barrier = threading.Barrier(256)
+        statuses = []
+
+        def get():
+            conn = http.client.HTTPConnection(url.hostname, url.port,
+                                              timeout=60)
+            barrier.wait()
+            try:
+                conn.request('GET', url.path + '/',
+                             headers={'X-Auth-Token': 'admin:admin'})
+                statuses.append(conn.getresponse().status)
+            except OSError as exc:
+                statuses.append(repr(exc))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=get) for _ in range(256)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        self.assertEqual(256, len(statuses))
+        self.assertEqual([], [s for s in statuses if s != 200])
 
     def test_cold_migrate_confirm(self):
         sid = self._one()
