@@ -35,6 +35,7 @@ from tests.minicloud import faultproxy
 
 WATCH = ('server', 'migrate', 'watch')
 # Nova 34's rules that show host names (nova/policies/): no one passes them.
+# (The migrations ones exist from nova 32: older nova shows those hosts.)
 HIDE_HOSTS = {
     'os_compute_api:os-extended-server-attributes': '!',
     'os_compute_api:os-migrations:index:host': '!',
@@ -287,9 +288,16 @@ class TestHostsHiddenByPolicy(UnkindTestCase):
         self.assertEqual('compute2', self.where(sid)['host'])
         self.openstack('server', 'migrate', '--wait', sid)
         [record] = self.records(sid)
-        self.assertEqual((None, None), (record['Source Compute'],
-                                        record['Dest Compute']))
         server = self.where(sid)
+        if int(self.cloud.nova_version.split('.')[0]) >= 32:
+            self.assertEqual((None, None), (record['Source Compute'],
+                                            record['Dest Compute']))
+        else:
+            # Before nova 32 (2025.2) no rule hides a migration record's
+            # hosts: os-migrations:index:host does not exist yet.
+            self.assertEqual(('compute2', server['host']),
+                             (record['Source Compute'],
+                              record['Dest Compute']))
         [truth] = server['migrations']
         self.assertEqual(('compute2', server['host']),
                          (truth['source_compute'], truth['dest_compute']))

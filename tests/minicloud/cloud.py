@@ -21,17 +21,29 @@ runs until SIGTERM/SIGINT. See ../shared/design/minicloud.md for why each
 piece is the way it is.
 """
 
+import importlib
+import inspect
 import os
 
-# Threads, not eventlet: must happen before nova is imported.
+# Must happen before the rest of nova is imported. Threads where nova has a
+# native-thread mode (nova >= 33: ``monkey_patch.patch(backend=...)``);
+# older nova runs on eventlet only, patched the way its own functional tests
+# do it: ``import nova.monkey_patch`` patches everything on import unless
+# OS_NOVA_DISABLE_EVENTLET_PATCHING is set.
 os.environ['OS_NOVA_DISABLE_EVENTLET_PATCHING'] = '1'
 from nova import monkey_patch  # noqa: E402
 
-monkey_patch.patch(backend='threading')
+if 'backend' in inspect.signature(
+        getattr(monkey_patch, 'patch', lambda: None)).parameters:
+    monkey_patch.patch(backend='threading')
+    CONCURRENCY = 'threading'
+else:
+    del os.environ['OS_NOVA_DISABLE_EVENTLET_PATCHING']
+    importlib.reload(monkey_patch)
+    CONCURRENCY = 'eventlet'
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import importlib.metadata  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
@@ -60,6 +72,7 @@ LOCK_WAIT = 120  # seconds a DB transaction may wait before we call it a hang
 _ENGINES = {}
 _ENGINES_LOCK = threading.Lock()
 _DB_LOCK = threading.RLock()
+_SCOPES = [0]  # transaction scopes serialized so far
 _real_create_engine = sqlalchemy.create_engine
 
 
@@ -94,6 +107,7 @@ def _serialize_transactions():
     def scope(self, context):
         if not _DB_LOCK.acquire(timeout=LOCK_WAIT):
             raise RuntimeError('minicloud: database lock wait exceeded')
+        _SCOPES[0] += 1
         try:
             with original(self, context) as resource:
                 yield resource
@@ -109,6 +123,9 @@ def _serialize_transactions():
 class _Server(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: more concurrent clients than
+    # that get "connection reset by peer" from the harness, not from Nova.
+    request_queue_size = 128
 
 
 class _Handler(simple_server.WSGIRequestHandler):
@@ -247,6 +264,20 @@ use_ipv6 = false
 {policy}"""
 
 
+def versions():
+    """What this cloud runs: the installed distributions that matter."""
+    from importlib import metadata
+
+    found = {}
+    for dist in ('nova', 'openstack-placement', 'oslo.db', 'SQLAlchemy',
+                 'oslo.messaging', 'eventlet'):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 class Cloud:
     def __init__(self, state_dir, computes, debug=False, confirm_window=0,
                  max_limit=1000, policy_file=None):
@@ -270,6 +301,20 @@ class Cloud:
         self.compute_url = self._start_api()
         self._start_services()
         self.aux_url = self._start_aux()
+        # The sqlite trick patches oslo.db internals: check that every
+        # database (api, cell0, cell1, placement) shares its connection and
+        # that transactions do take the lock, whatever this oslo.db is.
+        with _ENGINES_LOCK:
+            shared = sorted(os.path.basename(url) for url in _ENGINES)
+        if len(shared) < 4:
+            raise RuntimeError('minicloud: only %s share one sqlite '
+                               'connection; this oslo.db does not create '
+                               'engines through sqlalchemy.create_engine'
+                               % (shared,))
+        if not _SCOPES[0]:
+            raise RuntimeError('minicloud: no oslo.db transaction went '
+                               'through the lock; this oslo.db does not use '
+                               '_TransactionContextManager._transaction_scope')
         return {
             'pid': os.getpid(),
             'compute_url': self.compute_url + '/v2.1',
@@ -279,7 +324,9 @@ class Cloud:
             'control_url': self.aux_url + '/minicloud',
             'hosts': self.hosts,
             'log_file': os.path.join(self.state_dir, 'cloud.log'),
-            'nova_version': importlib.metadata.version('nova'),
+            'versions': versions(),
+            'concurrency': CONCURRENCY,
+            'shared_sqlite': shared,
         }
 
     def _start_placement(self):
@@ -314,7 +361,8 @@ class Cloud:
                                      max_limit=self.max_limit,
                                      placement_url=placement_url,
                                      policy=self._policy_conf()))
-        # nova 34 dropped noauth2: swap keystonemiddleware for our filter.
+        # nova 34 dropped noauth2: swap keystonemiddleware for our filter
+        # (older nova too, so every series takes the same tokens).
         import nova
         with open(os.path.join(os.path.dirname(nova.__file__), '..', '..',
                                '..', '..', 'etc', 'nova',
@@ -387,9 +435,11 @@ class Cloud:
                             lambda: None)
         self._host.stub_out('nova.virt.node.write_local_node_uuid',
                             lambda uuid: None)
-        self._host.stub_out(
-            'nova.compute.manager.ComputeManager.'
-            '_ensure_existing_node_identity', lambda self, ref: None)
+        from nova.compute import manager
+        if hasattr(manager.ComputeManager, '_ensure_existing_node_identity'):
+            self._host.stub_out(
+                'nova.compute.manager.ComputeManager.'
+                '_ensure_existing_node_identity', lambda self, ref: None)
         del node, rpc
 
     def _start_api(self):
@@ -414,7 +464,9 @@ class Cloud:
         from nova import service
 
         kwargs = {}
-        if binary == 'nova-compute':
+        # A second compute topic exists from nova 33 only.
+        if (binary == 'nova-compute' and 'topic_alt' in
+                inspect.signature(service.Service.create).parameters):
             kwargs['topic_alt'] = compute_rpcapi.RPC_TOPIC_ALT
         return service.Service.create(binary=binary, host=host,
                                       topic=binary[len('nova-'):], **kwargs)
@@ -456,7 +508,7 @@ class Cloud:
         from nova import objects
 
         svc = self.services.pop(host)
-        for server in (svc.rpcserver, svc.rpcserver_alt):
+        for server in (svc.rpcserver, getattr(svc, 'rpcserver_alt', None)):
             if server is not None:
                 server.stop()
                 server.wait()

@@ -54,8 +54,9 @@ class MiniCloudError(Exception):
     pass
 
 
-def cloud_python() -> str:
-    return os.environ.get('MINICLOUD_PYTHON') or venv.ensure()
+def cloud_python(series: ty.Optional[str] = None) -> str:
+    """The cloud venv's python: $MINICLOUD_PYTHON, else the series' venv."""
+    return os.environ.get('MINICLOUD_PYTHON') or venv.ensure(name=series)
 
 
 def openstack_cli() -> str:
@@ -108,13 +109,17 @@ def faketime_env(offset: float) -> ty.Dict[str, str]:
 class MiniCloud(fixtures.Fixture):
     def __init__(self, computes: int = 3, confirm_window: int = 0,
                  debug: bool = False, max_limit: int = 1000,
-                 policy: ty.Optional[ty.Dict[str, str]] = None) -> None:
+                 policy: ty.Optional[ty.Dict[str, str]] = None,
+                 series: ty.Optional[str] = None) -> None:
         """A cloud; ``policy``: Nova policy rules over the defaults.
 
         E.g. ``{'os_compute_api:os-extended-server-attributes': '!'}``; they
         bind every caller, admin included (see ``truth()``).
+        ``series``: the Nova series to run (``venv.SERIES``); default
+        $MINICLOUD_SERIES, else the newest.
         """
         super().__init__()
+        self.series = venv.series(series)
         self.computes = computes
         self.confirm_window = confirm_window
         self.max_limit = max_limit
@@ -130,7 +135,7 @@ class MiniCloud(fixtures.Fixture):
     def _setUp(self) -> None:
         self.dir = tempfile.mkdtemp(prefix='minicloud-')
         self.addCleanup(self._remove_dir)
-        args = [cloud_python(), '-m', 'tests.minicloud.cloud',
+        args = [cloud_python(self.series), '-m', 'tests.minicloud.cloud',
                 '--state-dir', self.dir, '--computes', str(self.computes),
                 '--confirm-window', str(self.confirm_window),
                 '--max-limit', str(self.max_limit)]
@@ -163,6 +168,16 @@ class MiniCloud(fixtures.Fixture):
             time.sleep(0.1)
         with open(ready) as f:
             self.info = json.load(f)
+        nova, placement = venv.SERIES[self.series]
+        running = (self.nova_version,
+                   self.info['versions'].get('openstack-placement'))
+        if running != (nova, placement):
+            self.keep = True
+            raise MiniCloudError(
+                'series %s is nova %s + placement %s, but the cloud runs '
+                'nova %s + placement %s (MINICLOUD_PYTHON=%s?)' % (
+                    self.series, nova, placement, running[0], running[1],
+                    os.environ.get('MINICLOUD_PYTHON')))
         self.start_seconds = time.monotonic() - started
         self.clouds_yaml = os.path.join(self.dir, 'clouds.yaml')
         with open(self.clouds_yaml, 'w') as f:
@@ -199,6 +214,11 @@ class MiniCloud(fixtures.Fixture):
                     return int(line.split()[1]) / 1024
         return 0.0
 
+    @property
+    def nova_version(self) -> str:
+        """The nova the cloud runs, as installed (e.g. ``29.4.0``)."""
+        return self.info['versions']['nova']
+
     # -- configuration for clients ----------------------------------------
     @property
     def hosts(self) -> ty.List[str]:
@@ -206,7 +226,7 @@ class MiniCloud(fixtures.Fixture):
 
     def nova_major(self) -> int:
         """The cloud's nova major version (34 is 2026.2)."""
-        return int(self.info['nova_version'].split('.')[0])
+        return int(self.nova_version.split('.')[0])
 
     def clouds_yaml_text(self, compute_url: ty.Optional[str] = None) -> str:
         """clouds.yaml for this cloud; ``compute_url`` puts a proxy first."""
@@ -436,8 +456,11 @@ def main() -> None:
             cloud.seed_servers('compute1', args.servers,
                                stopped=args.servers // 3)
         print(cloud.clouds_yaml_text())
-        print('# ready in %.1fs, nova-api %s, RSS %.0f MB' % (
-            cloud.start_seconds, cloud.info['compute_url'], cloud.rss_mb))
+        print('# Nova %s (nova %s, %s), ready in %.1fs, nova-api %s, '
+              'RSS %.0f MB' % (cloud.series, cloud.nova_version,
+                               cloud.info['concurrency'],
+                               cloud.start_seconds,
+                               cloud.info['compute_url'], cloud.rss_mb))
         print('# try:  OS_CLIENT_CONFIG_FILE=%s openstack --os-cloud '
               'minicloud-admin server list --all-projects' % cloud.clouds_yaml)
         print('# cloud log: %s ; Ctrl-C stops the cloud' %
