@@ -215,9 +215,11 @@ class NovaGateway:
                 error: model.NovaError = model.Transient(
                     'cannot reach the compute API: %s' % exc,
                     maybe_applied=not _never_sent(exc))
-            except ksa_exc.ClientException as exc:
-                # The identity service failed while a token was renewed
-                # (a 5xx, discovery): the request never left for Nova.
+            except ksa_exc.HttpError as exc:
+                # The identity service answered an error while a token was
+                # renewed: the request never left for Nova. A 5xx passes.
+                if (exc.http_status or 0) < 500:
+                    raise
                 error = model.Transient(
                     'the identity service failed: %s' % exc,
                     maybe_applied=False)
