@@ -139,10 +139,14 @@ class TestMemberForbidden(base.ReliabilityTestCase):
             result = self.openstack(*args, user='member', expect_rc=1)
             self.assertIn('HTTP 403', result.stderr)
         requests = self.cloud.requests()
-        # One refused read each, no retry, nothing submitted.
-        self.assertEqual(2, len([r for r in requests
-                                 if r.startswith('GET /v2.1/os-migrations')]),
-                         requests)
+        # Each command: every project's migrations, refused, then its own
+        # project's (what Nova lets a manager read), refused: two different
+        # reads, neither retried; nothing submitted.
+        reads = [r for r in requests
+                 if r.startswith('GET /v2.1/os-migrations')]
+        self.assertEqual(['GET /v2.1/os-migrations?limit=1',
+                          'GET /v2.1/os-migrations?limit=1&project_id=demo'
+                          ] * 2, reads, requests)
         self.assertEqual([], [r for r in requests if not r.startswith('GET')])
         self.assertEqual(before,
                          self._server(mine['id'])['OS-EXT-SRV-ATTR:host'])
