@@ -452,6 +452,24 @@ class NovaGateway:
     def compute_hosts(self) -> ty.List[str]:
         return sorted({s['host'] for s in self.compute_services()})
 
+    def hypervisors(self) -> ty.List[model.Hypervisor]:
+        """Every compute node with its service's state (admin, 2.53+).
+
+        A node's ID is its resource provider's UUID in Placement: this is
+        how a host's provider is found, whatever its name there.
+        """
+        found = []
+        for doc in self._pages('/os-hypervisors/detail', 'hypervisors', {}):
+            service = doc.get('service') or {}
+            found.append(model.Hypervisor(
+                uuid=str(doc['id']),
+                name=doc.get('hypervisor_hostname') or '',
+                host=service.get('host'),
+                enabled=doc.get('status') == 'enabled',
+                up=doc.get('state') == 'up',
+                disabled_reason=service.get('disabled_reason')))
+        return found
+
     def _pages(self, url: str, key: str, params: dict) -> ty.List[dict]:
         """All items of a paginated list: one request per page."""
         items: ty.List[dict] = []

@@ -258,7 +258,7 @@ lock_path = {state}/locks
 [placement]
 auth_type = admin_token
 endpoint = {placement_url}
-token = admin
+token = admin:admin
 [os_vif_linux_bridge]
 use_ipv6 = false
 {policy}"""
@@ -342,7 +342,9 @@ class Cloud:
         pconf([], project='placement', default_config_files=[conf_path])
         placement_db.configure(pconf)
         app = placement_deploy.loadapp(pconf)
-        self.placement_server, url = serve(app, 'placement-http')
+        from tests.minicloud import auth
+        self.placement_server, url = serve(auth.TokenAuth(app, placement=True),
+                                           'placement-http')
         return url
 
     def _configure_nova(self, placement_url):

@@ -241,6 +241,8 @@ class MiniCloud(fixtures.Fixture):
                 '      token: "%s"' % token,
                 '    compute_endpoint_override: %s' % compute_url,
                 '    image_endpoint_override: %s' % self.info['image_url'],
+                '    placement_endpoint_override: %s'
+                % self.info['placement_url'],
                 '    identity_endpoint_override: %s'
                 % self.info['identity_url'],
                 '    identity_api_version: 3',

@@ -179,7 +179,9 @@ class FakeNova:
                 'id': str(uuid.uuid4()), 'binary': 'nova-compute',
                 'host': host, 'zone': 'nova', 'status': 'enabled',
                 'state': 'up', 'disabled_reason': None,
-                'forced_down': False, 'updated_at': None}
+                'forced_down': False, 'updated_at': None,
+                # The compute node's UUID: its resource provider's too.
+                'node_uuid': str(uuid.uuid4())}
         self._servers: ty.Dict[str, dict] = {}
         self._migrations: ty.List[dict] = []
         self._actions: ty.Dict[str, ty.List[dict]] = {}
@@ -530,6 +532,7 @@ class FakeNova:
          '_show_action'),
         ('GET', r'/os-migrations', '_list_migrations'),
         ('GET', r'/os-services', '_list_services'),
+        ('GET', r'/os-hypervisors/detail', '_list_hypervisors'),
         ('PUT', r'/os-services/([^/]+)', '_update_service'),
     )
 
@@ -555,6 +558,7 @@ class FakeNova:
     _ADMIN_RULES = {
         '_show_live': 'os_compute_api:servers:migrations:show',
         '_list_services': 'os_compute_api:os-services:list',
+        '_list_hypervisors': 'os_compute_api:os-hypervisors:list-detail',
         '_update_service': 'os_compute_api:os-services:update',
     }
 
@@ -876,6 +880,18 @@ class FakeNova:
                  if req.params.get('binary') in (None, s['binary'])
                  and req.params.get('host') in (None, s['host'])]
         return 200, {'services': found}
+
+    def _list_hypervisors(self, req: Request) -> ty.Tuple[int, dict]:
+        # Nova's key of a service's record: the node's name is its host's.
+        found = [{'id': s['node_uuid'], 'hypervisor_hostname': s['host'],
+                  'hypervisor_type': 'fake', 'state': s['state'],
+                  'status': s['status'],
+                  'service': {'host': s['host'], 'id': s['id'],
+                              'disabled_reason': s['disabled_reason']}}
+                 for s in self.services.values()
+                 if s['binary'] == 'nova-compute']
+        return 200, self._page(req, found, 'hypervisors', 'id',
+                               'os-hypervisors/detail')
 
     def _update_service(self, req: Request,
                         service_id: str) -> ty.Tuple[int, dict]:
