@@ -470,6 +470,10 @@ class NovaGateway:
                 disabled_reason=service.get('disabled_reason')))
         return found
 
+    def aggregates(self) -> ty.List[dict]:
+        """Host aggregates with their hosts (admin)."""
+        return self._get('/os-aggregates')['aggregates']
+
     def _pages(self, url: str, key: str, params: dict) -> ty.List[dict]:
         """All items of a paginated list: one request per page."""
         items: ty.List[dict] = []

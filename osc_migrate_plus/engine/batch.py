@@ -51,7 +51,7 @@ JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
 class Options:
     mode: str = plan.COLD
     host: ty.Optional[str] = None
-    source_host: ty.Optional[str] = None  # the selection's, if any
+    source_hosts: ty.Tuple[str, ...] = ()  # the selection's, if any
     block_migration: ty.Optional[bool] = None
     confirm: bool = False
     verify_command: ty.Optional[str] = None
@@ -370,7 +370,7 @@ class Runner:
                         'not %s' % (latest.host, planned.host))
             return False
         item = plan.preflight(latest, self.options.mode,
-                              self.options.source_host, self.options.host)
+                              self.options.source_hosts, self.options.host)
         if item.verdict == plan.SKIPPED:
             entry.item = dataclasses.replace(entry.item, mode=None)
             entry.follow.kind = None

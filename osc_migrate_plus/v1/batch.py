@@ -61,9 +61,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='Servers to migrate (name or ID)')
         select = parser.add_argument_group('selection (together they '
                                            'narrow)')
-        select.add_argument('--source-host', metavar='<host>',
-                            help='Every server on this exact compute host, '
-                                 'all projects')
+        hosts = select.add_mutually_exclusive_group()
+        hosts.add_argument('--source-host', metavar='<host>',
+                           dest='source_hosts', action='append',
+                           help='Every server on this exact compute host, '
+                                'all projects (repeat for several hosts: '
+                                'one batch over all their servers)')
+        hosts.add_argument('--aggregate', metavar='<aggregate>',
+                           help='Every server on the compute hosts of this '
+                                'host aggregate (name), all projects')
         select.add_argument('--servers-from', metavar='<file>',
                             help='Names or IDs, one per line, # comments; '
                                  '"-" for stdin')
@@ -152,7 +158,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if args.resume:
             given = [o for o, v in (
                 ('<server>', args.servers),
-                ('--source-host', args.source_host),
+                ('--source-host', args.source_hosts),
+                ('--aggregate', args.aggregate),
                 ('--servers-from', args.servers_from),
                 ('--project', args.project), ('--status', args.status),
                 ('--state-file', args.state_file),
@@ -165,11 +172,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         else:
             if args.mode is None:
                 args.mode = plan.COLD
-            if not (args.servers or args.source_host or args.servers_from
-                    or args.project):
+            if not (args.servers or args.source_hosts or args.aggregate
+                    or args.servers_from or args.project):
                 raise UsageError('select servers: name them, or use '
-                                 '--source-host, --project or '
+                                 '--source-host, --aggregate, --project or '
                                  '--servers-from')
+            if args.source_hosts and \
+                    len(set(args.source_hosts)) != len(args.source_hosts):
+                raise UsageError('--source-host names a host twice: %s'
+                                 % ', '.join(args.source_hosts))
         if (args.block_migration or args.shared_migration) and \
                 args.mode == plan.COLD:
             raise UsageError('--block-migration and --shared-migration'
@@ -204,7 +215,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             mode=args.mode, host=args.host, block_migration=block,
             confirm=bool(args.confirm or args.verify_command),
             verify_command=args.verify_command,
-            source_host=getattr(args, 'source_host', None),
+            source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
             max_failures=args.max_failures or 0)
         for key in session.LIMITS:
@@ -247,12 +258,21 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
+        names = list(args.servers) + self._listed(args)
         options = self._options(args)
         self._gates(gateway, options, args.disable_source)
+        if args.aggregate:
+            options.source_hosts = selection.aggregate_hosts(
+                gateway, args.aggregate)
         wanted = selection.Selection(
-            names=list(args.servers) + self._listed(args),
-            source_host=args.source_host, project=args.project,
+            names=names,
+            source_hosts=options.source_hosts, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
+        if len(options.source_hosts) > 1 and not args.disable_source:
+            # Nova may pick one source as another's destination: only a
+            # disabled service keeps its scheduler away.
+            reporter.info('several source hosts without --disable-source: '
+                          'Nova may move a server onto another of them')
         items = session.plan_for(gateway, wanted)
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
@@ -265,7 +285,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             args.state_file or jrn.default_path(),
             {'servers': list(args.servers),
              'servers_from': args.servers_from,
-             'source_host': args.source_host, 'project': args.project,
+             'source_hosts': list(options.source_hosts),
+             'aggregate': args.aggregate, 'project': args.project,
              'status': args.status},
             disable_reason=args.disable_reason,
             disable_source=args.disable_source)

@@ -183,6 +183,7 @@ class FakeNova:
                 # The compute node's UUID: its resource provider's too.
                 'node_uuid': str(uuid.uuid4())}
         self._servers: ty.Dict[str, dict] = {}
+        self.aggregates: ty.Dict[str, ty.List[str]] = {}
         self._migrations: ty.List[dict] = []
         self._actions: ty.Dict[str, ty.List[dict]] = {}
         self._queue: ty.List[tuple] = []
@@ -532,6 +533,7 @@ class FakeNova:
          '_show_action'),
         ('GET', r'/os-migrations', '_list_migrations'),
         ('GET', r'/os-services', '_list_services'),
+        ('GET', r'/os-aggregates', '_list_aggregates'),
         ('GET', r'/os-hypervisors/detail', '_list_hypervisors'),
         ('PUT', r'/os-services/([^/]+)', '_update_service'),
     )
@@ -558,6 +560,7 @@ class FakeNova:
     _ADMIN_RULES = {
         '_show_live': 'os_compute_api:servers:migrations:show',
         '_list_services': 'os_compute_api:os-services:list',
+        '_list_aggregates': 'os_compute_api:os-aggregates:index',
         '_list_hypervisors': 'os_compute_api:os-hypervisors:list-detail',
         '_update_service': 'os_compute_api:os-services:update',
     }
@@ -892,6 +895,13 @@ class FakeNova:
                  if s['binary'] == 'nova-compute']
         return 200, self._page(req, found, 'hypervisors', 'id',
                                'os-hypervisors/detail')
+
+    def _list_aggregates(self, req: Request) -> ty.Tuple[int, dict]:
+        return 200, {'aggregates': [
+            {'id': n, 'name': name, 'availability_zone': None,
+             'hosts': list(hosts), 'metadata': {}}
+            for n, (name, hosts) in enumerate(
+                sorted(self.aggregates.items()), 1)]}
 
     def _update_service(self, req: Request,
                         service_id: str) -> ty.Tuple[int, dict]:
