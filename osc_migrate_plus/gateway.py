@@ -528,6 +528,11 @@ class NovaGateway:
         self._call('PUT', '/os-services/%s' % service_id,
                    body={'status': 'disabled', 'disabled_reason': reason})
 
+    def enable_service(self, service_id: str) -> None:
+        """Enable a compute service (2.53: by UUID; Nova drops the reason)."""
+        self._call('PUT', '/os-services/%s' % service_id,
+                   body={'status': 'enabled'})
+
     def explain(self, server: model.Server,
                 migration: ty.Optional[model.Migration]
                 ) -> ty.Optional[str]:

@@ -43,6 +43,8 @@ SKIPPED = 'skipped'        # pre-flight said no
 # Verdicts a resume takes up again: the migration may still need us
 # (timeout), or nothing was started (not-started).
 REOPENED = {'timeout': SUBMITTED, 'not-started': PLANNED}
+# Record types of a rolling run's hosts (``host-disabled``, ``steer-...``).
+ROLLING_PREFIXES = ('host-', 'steer-', 'rolling-')
 
 
 def reopened(saved: 'ServerState') -> str:
@@ -208,6 +210,8 @@ class Replay(ty.NamedTuple):
     torn: bool
     # Hosts whose compute service the batch disabled (--disable-source).
     disabled: ty.FrozenSet[str] = frozenset()
+    # A rolling run's host records (engine/rolling.py reads them), in order.
+    rolling: ty.Tuple[dict, ...] = ()
 
 
 def replay(path: str) -> Replay:
@@ -254,8 +258,11 @@ def replay(path: str) -> Replay:
                                                  FORMAT_VERSION))
     servers: ty.Dict[str, ServerState] = {}
     disabled: ty.Set[str] = set()
+    rolling = []
     for record in records[1:]:
-        if record['type'] == 'service-disabled':
+        if str(record['type']).startswith(ROLLING_PREFIXES):
+            rolling.append(record)
+        elif record['type'] == 'service-disabled':
             disabled.add(str(record.get('host')))
         elif record['type'] == 'plan':
             for item in record.get('servers', []):
@@ -266,7 +273,8 @@ def replay(path: str) -> Replay:
             sid = record['server']
             current = servers.get(sid, ServerState(PLANNED))
             servers[sid] = _apply(current, record)
-    return Replay(header, servers, torn, frozenset(disabled))
+    return Replay(header, servers, torn, frozenset(disabled),
+                  tuple(rolling))
 
 
 def _apply(current: ServerState, record: dict) -> ServerState:

@@ -88,6 +88,8 @@ class Nova(ty.Protocol):
 
     def disable_service(self, service_id: str, reason: str) -> None: ...
 
+    def enable_service(self, service_id: str) -> None: ...
+
 
 class Placement(ty.Protocol):
     """What the engine reads of Placement (``placement.PlacementGateway``).

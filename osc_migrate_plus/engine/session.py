@@ -79,9 +79,13 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
         items: ty.List[plan.PlanItem], options: batch.Options, path: str,
         selected: ty.Dict[str, ty.Any],
         disable_reason: ty.Optional[str] = None,
-        disable_source: bool = False) -> Batch:
-    """A new batch with its journal at ``path``."""
-    journal = jrn.Journal.create(path, {
+        disable_source: bool = False,
+        header: ty.Optional[ty.Dict[str, ty.Any]] = None) -> Batch:
+    """A new batch with its journal at ``path``.
+
+    ``header``: more of the header (a rolling run's ``rolling``).
+    """
+    journal = jrn.Journal.create(path, dict(header or {}, **{
         'options': {k: getattr(options, k) for k in BINDING},
         'limits': {k: getattr(options, k) for k in LIMITS},
         'selection': selected,
@@ -91,7 +95,7 @@ def new(nova: nova_api.Nova, reporter: batch.Reporter,
         # --disable-source's reason, or None: a resume finishes the job.
         'disable_source': (disable_reason or DISABLE_REASON)
         if disable_source else None,
-    })
+    }))
     try:
         reporter.info('journal: %s (resume with --resume %s)'
                       % (journal.path, journal.path))

@@ -38,6 +38,9 @@ class Outcome(ty.NamedTuple):
 class Verification:
     """One run of the verify command for one server."""
 
+    # How its messages name it (the host command reuses this class).
+    WHAT = 'verify command'
+
     def __init__(self, command: str, env: ty.Dict[str, str],
                  started: float, timeout: float = TIMEOUT) -> None:
         self.deadline = started + timeout
@@ -60,9 +63,9 @@ class Verification:
             self.kill()
         tail = self._tail()
         if code is None:
-            message = 'verify command timed out after %ds' % self.timeout
+            message = '%s timed out after %ds' % (self.WHAT, self.timeout)
         elif code != 0:
-            message = 'verify command exited %d: %s' % (code, tail)
+            message = '%s exited %d: %s' % (self.WHAT, code, tail)
         else:
             message = ''
         self.outcome = Outcome(code == 0, code, tail, message)

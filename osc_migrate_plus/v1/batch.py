@@ -24,6 +24,7 @@ from osc_lib import exceptions
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import rolling
 from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import session
 from osc_migrate_plus import gateway as gw
@@ -31,6 +32,7 @@ from osc_migrate_plus import model
 from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import common
 from osc_migrate_plus.v1 import exit_codes
+from osc_migrate_plus.v1 import rolling as rolling_cmd
 
 UsageError = common.UsageError
 
@@ -145,6 +147,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                            help='Continue the batch of this journal')
         parser.add_argument('--dry-run', action='store_true',
                             help='Print the plan; change nothing')
+        rolling_cmd.add_options(parser)
         return parser
 
     # -- validation --------------------------------------------------------
@@ -186,10 +189,13 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             raise UsageError('--block-migration and --shared-migration'
                              ' are for live migrations (--mode live or'
                              ' auto)')
-        if args.disable_reason and not args.disable_source:
-            raise UsageError('--disable-reason needs --disable-source')
+        if args.disable_reason and not (args.disable_source or
+                                        args.rolling):
+            raise UsageError('--disable-reason needs --disable-source or '
+                             '--rolling')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
+        rolling_cmd.validate(args)
 
     # -- the work ----------------------------------------------------------
     def produce(self, parsed_args: argparse.Namespace) -> common.Report:
@@ -213,7 +219,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             False if args.shared_migration else None)
         options = batch.Options(
             mode=args.mode, host=args.host, block_migration=block,
-            confirm=bool(args.confirm or args.verify_command),
+            # A rolling run's host is done once its servers are confirmed.
+            confirm=bool(args.confirm or args.verify_command
+                         or getattr(args, 'rolling', False)),
             verify_command=args.verify_command,
             source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
@@ -225,7 +233,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
 
     @staticmethod
     def _gates(gateway: gw.NovaGateway, options: batch.Options,
-               disable_source: bool = False) -> None:
+               disable_source: bool = False,
+               rolling_run: bool = False) -> None:
         gateway.microversion  # the 2.59 floor
         if options.host:
             gateway.require('2.56' if options.mode != plan.LIVE else '2.30',
@@ -234,6 +243,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 gateway.require('2.56', '--host with --mode auto')
         if disable_source:
             gateway.require('2.53', '--disable-source')
+        if rolling_run:
+            gateway.require('2.53', '--rolling')
 
     @staticmethod
     def _listed(args: argparse.Namespace) -> ty.List[str]:
@@ -260,7 +271,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
              args: argparse.Namespace) -> common.Report:
         names = list(args.servers) + self._listed(args)
         options = self._options(args)
-        self._gates(gateway, options, args.disable_source)
+        self._gates(gateway, options, args.disable_source, args.rolling)
         if args.aggregate:
             options.source_hosts = selection.aggregate_hosts(
                 gateway, args.aggregate)
@@ -268,7 +279,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             names=names,
             source_hosts=options.source_hosts, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
-        if len(options.source_hosts) > 1 and not args.disable_source:
+        if len(options.source_hosts) > 1 and not (args.disable_source or
+                                                  args.rolling):
             # Nova may pick one source as another's destination: only a
             # disabled service keeps its scheduler away.
             reporter.info('several source hosts without --disable-source: '
@@ -277,7 +289,17 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
             items = selection.visible_adoptions(gateway, items)
+        ropts = None
+        if args.rolling:
+            ropts = rolling_cmd.rolling_options(args, options, rolling.order_hosts(
+                options.source_hosts, items))
+            room, check = rolling_cmd.seams_for(self.app, gateway)
         if args.dry_run:
+            if ropts is not None:
+                return common.Report(
+                    COLUMNS + rolling_cmd.MOVES, rolling_cmd.dry_run(
+                        reporter, gateway, ropts, items, room,
+                        self._plan_row), exit_codes.SUCCESS)
             return common.Report(COLUMNS, [self._plan_row(i) for i in items],
                                  exit_codes.SUCCESS)
         started = session.new(
@@ -289,7 +311,12 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
              'aggregate': args.aggregate, 'project': args.project,
              'status': args.status},
             disable_reason=args.disable_reason,
-            disable_source=args.disable_source)
+            disable_source=args.disable_source,
+            header=rolling_cmd.header(ropts) if ropts else None)
+        if ropts is not None:
+            reporter.info(rolling.order_text(ropts.hosts, items))
+            started = rolling.wrap(started, ropts, options, gateway,
+                                   reporter, room, check)
         return self._run(started, reporter)
 
     def _resume(self, gateway: gw.NovaGateway,
@@ -312,6 +339,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             gateway.check_can_follow(resumption.projects())
             resumption.check_scope(gateway)
             resumed = resumption.start(gateway, reporter, options)
+            resumed = rolling_cmd.resumed(resumed, resumption, args,
+                                          options, gateway, reporter,
+                                          self.app)
         except BaseException:
             resumption.close()
             raise
@@ -360,6 +390,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if not completed:
             reporter.error('interrupted: resume with openstack server '
                            'migrate batch --resume %s' % started.journal.path)
+        if isinstance(started, rolling.RollingBatch):
+            rows, code = rolling_cmd.report(started, reporter, code,
+                                            self._row)
+            return common.Report(COLUMNS + rolling_cmd.MOVES, rows, code)
         return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
     @staticmethod

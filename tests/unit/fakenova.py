@@ -74,6 +74,9 @@ TIMING = {
     'abort_delay': 0.5,
 }
 MIGRATION_TIME = '%Y-%m-%dT%H:%M:%S.%f'
+# nova.conf [DEFAULT] report_interval: a running nova-compute's heartbeat
+# (its service's updated_at) every so many seconds.
+REPORT_INTERVAL = 10.0
 SERVER_TIME = '%Y-%m-%dT%H:%M:%SZ'
 MEMORY_TOTAL = 4 * 1024 ** 3
 
@@ -182,6 +185,11 @@ class FakeNova:
                 'forced_down': False, 'updated_at': None,
                 # The compute node's UUID: its resource provider's too.
                 'node_uuid': str(uuid.uuid4())}
+        # nova-compute heartbeats: when each started beating, when it
+        # stopped (service_down), when its record was last updated (PUT).
+        self._beating_since: ty.Dict[str, float] = {}
+        self._stopped_at: ty.Dict[str, float] = {}
+        self._service_put: ty.Dict[str, float] = {}
         self._servers: ty.Dict[str, dict] = {}
         self.aggregates: ty.Dict[str, ty.List[str]] = {}
         self._migrations: ty.List[dict] = []
@@ -271,6 +279,37 @@ class FakeNova:
             'message': None, 'start_time': now, 'updated_at': now,
             'events': []}]
         return sid
+
+    def service_down(self, host: str) -> None:
+        """nova-compute stops (a reboot): no heartbeat, forced down.
+
+        As the harness does (and fencing would): Nova shows it down at
+        once, not after service_down_time.
+        """
+        self._stopped_at[host] = self.now
+        self.services[host].update(state='down', forced_down=True)
+
+    def service_up(self, host: str) -> None:
+        """nova-compute starts again: heartbeats from now on."""
+        self._stopped_at.pop(host, None)
+        self._beating_since[host] = self.now
+        self.services[host].update(state='up', forced_down=False)
+
+    def _service_doc(self, s: dict) -> dict:
+        """A service as Nova shows it: updated_at is its last save.
+
+        Saved by each heartbeat (every REPORT_INTERVAL while it runs) and
+        by each update through the API.
+        """
+        host = s['host']
+        since = self._beating_since.get(host, 0.0)
+        until = self._stopped_at.get(host, self.now)
+        beat = since + (until - since) // REPORT_INTERVAL * REPORT_INTERVAL
+        last = max(beat, self._service_put.get(host, beat))
+        doc = dict(s)
+        doc['updated_at'] = (self.base + datetime.timedelta(
+            seconds=last + self.nova_offset)).strftime(MIGRATION_TIME)
+        return doc
 
     def delete_server(self, sid: str, at: ty.Optional[float] = None) -> None:
         def delete() -> None:
@@ -879,7 +918,7 @@ class FakeNova:
         return doc
 
     def _list_services(self, req: Request) -> ty.Tuple[int, dict]:
-        found = [dict(s) for s in self.services.values()
+        found = [self._service_doc(s) for s in self.services.values()
                  if req.params.get('binary') in (None, s['binary'])
                  and req.params.get('host') in (None, s['host'])]
         return 200, {'services': found}
@@ -913,9 +952,8 @@ class FakeNova:
                     service['disabled_reason'] = body.get(
                         'disabled_reason') if body['status'] == 'disabled' \
                         else None
-                service['updated_at'] = self.nova_time().strftime(
-                    MIGRATION_TIME)
-                return 200, {'service': dict(service)}
+                self._service_put[service['host']] = self.now
+                return 200, {'service': self._service_doc(service)}
         raise NovaFault(404, 'Service %s not found.' % service_id)
 
     # -- actions -----------------------------------------------------------
@@ -1012,8 +1050,10 @@ class FakeNova:
 
     def _pick_destination(self, source: str) -> ty.Optional[str]:
         """The scheduler: enabled hosts other than the source, in turn."""
+        # ComputeFilter: enabled, and up (by its heartbeat, or forced down).
         hosts = sorted(h for h, s in self.services.items()
-                       if s['status'] == 'enabled' and h != source)
+                       if s['status'] == 'enabled' and s['state'] == 'up'
+                       and h != source)
         if not hosts:
             return None
         self._rotation += 1
