@@ -353,7 +353,7 @@ class Rolling:
         self.tag = tag(options.run_id)
         self.hosts = replay_hosts(options, records)
 
-    # -- helpers -------------------------------------------------------------
+    # -- helpers ------------------------------------------------------------
     def _write(self, kind: str, **fields: ty.Any) -> None:
         self.journal.write(dict(fields, type=kind))
 
@@ -372,7 +372,7 @@ class Rolling:
         """Each server's newest entry (a server moved twice has two)."""
         return {e.server_id: e for e in self.started.entries}
 
-    # -- the run ---------------------------------------------------------------
+    # -- the run ------------------------------------------------------------
     def run(self) -> Outcome:
         failure = None
         completed = True
@@ -399,13 +399,12 @@ class Rolling:
         except Interrupted:
             completed = False
         except Stop as exc:
-            failure = str(exc)
-            self.reporter.error(failure)
+            failure = str(exc)  # the command says it
         left = self._left_disabled()
         return Outcome(completed, failure, [self.hosts[h] for h in
                                             self.options.hosts], left)
 
-    # -- steering --------------------------------------------------------------
+    # -- steering -----------------------------------------------------------
     def _steer(self, number: int, step: ty.List[str]) -> None:
         """Keep the hosts waiting their turn out of the scheduler's choice.
 
@@ -456,7 +455,7 @@ class Rolling:
                               '; enabled again: %s' % ', '.join(enabled)
                               if enabled else ''))
 
-    # -- phases ----------------------------------------------------------------
+    # -- phases -------------------------------------------------------------
     def _disable(self, step: ty.List[str]) -> None:
         services = self._services()
         for host in step:
@@ -734,4 +733,3 @@ def resumed_options(header: dict, records: ty.Iterable[dict]
             merged.update({k: v for k, v in record.items()
                            if k in RollingOptions.KEPT})
     return RollingOptions.from_journal(merged)
-

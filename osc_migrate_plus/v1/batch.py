@@ -291,8 +291,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             items = selection.visible_adoptions(gateway, items)
         ropts = None
         if args.rolling:
-            ropts = rolling_cmd.rolling_options(args, options, rolling.order_hosts(
-                options.source_hosts, items))
+            ropts = rolling_cmd.rolling_options(
+                args, options, rolling.order_hosts(options.source_hosts,
+                                                   items))
             room, check = rolling_cmd.seams_for(self.app, gateway)
         if args.dry_run:
             if ropts is not None:

@@ -199,6 +199,8 @@ def report(started: rolling.RollingBatch, reporter: ty.Any, code: int,
             reporter.error('left disabled by this run: %s (openstack '
                            'compute service set --enable <host> '
                            'nova-compute)' % ', '.join(outcome.left_disabled))
-        if outcome.failure and code != exit_codes.INTERRUPTED:
-            code = exit_codes.FAILURE
+        if outcome.failure:
+            reporter.error(outcome.failure)
+            if code != exit_codes.INTERRUPTED:
+                code = exit_codes.FAILURE
     return rows, code
