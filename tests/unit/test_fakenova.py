@@ -417,3 +417,51 @@ class TestWireFailures(FakeNovaTestCase):
         self.assertEqual(3, self.fake.count('GET', '/servers/'))
         self.gateway.migrations(self.sid)
         self.assertEqual(2, self.fake.count('GET', '/os-migrations'))
+
+
+class TestComputeServices(FakeNovaTestCase):
+    """nova-compute's heartbeat and state, as Nova shows them."""
+
+    def service(self, host):
+        return {s['host']: s for s in self.gateway.compute_services()}[host]
+
+    def test_heartbeat_every_report_interval(self):
+        first = self.service('compute1')['updated_at']
+        self.fake.advance(fakenova.REPORT_INTERVAL + 0.5)
+        later = self.service('compute1')['updated_at']
+        self.assertGreater(model.nova_time(later), model.nova_time(first))
+        self.assertEqual('up', self.service('compute1')['state'])
+
+    def test_down_stops_beating_up_beats_again(self):
+        self.fake.advance(12)
+        self.fake.service_down('compute1')
+        stopped = self.service('compute1')
+        self.assertEqual(('down', True),
+                         (stopped['state'], stopped['forced_down']))
+        self.fake.advance(100)
+        self.assertEqual(stopped['updated_at'],
+                         self.service('compute1')['updated_at'])
+        self.fake.service_up('compute1')
+        self.fake.advance(fakenova.REPORT_INTERVAL)
+        back = self.service('compute1')
+        self.assertEqual('up', back['state'])
+        self.assertGreater(model.nova_time(back['updated_at']),
+                           model.nova_time(stopped['updated_at']))
+
+    def test_enabling_drops_the_reason(self):
+        sid = self.service('compute1')['id']
+        self.gateway.disable_service(sid, 'maintenance')
+        self.assertEqual(('disabled', 'maintenance'), (
+            self.service('compute1')['status'],
+            self.service('compute1')['disabled_reason']))
+        self.gateway.enable_service(sid)
+        self.assertEqual(('enabled', None), (
+            self.service('compute1')['status'],
+            self.service('compute1')['disabled_reason']))
+
+    def test_down_hosts_are_not_chosen(self):
+        self.fake.service_down('compute2')
+        self.gateway.start_migration(self.sid, live=False)
+        self.fake.settle()
+        self.assertEqual('compute3', self.fake.server(self.sid)[
+            'OS-EXT-SRV-ATTR:host'])
