@@ -400,6 +400,10 @@ class Rolling:
             completed = False
         except Stop as exc:
             failure = str(exc)  # the command says it
+        except (model.NovaError, model.CredentialsExpired) as exc:
+            # Between two phases: each phase done is journaled already.
+            failure = 'stopped by Nova\'s answer: %s; --resume continues ' \
+                      'at this phase' % exc
         left = self._left_disabled()
         return Outcome(completed, failure, [self.hosts[h] for h in
                                             self.options.hosts], left)

@@ -545,3 +545,19 @@ class TestRollingUsage(RollingCase):
         self.assertEqual(2, rc)
         self.assertIn('is not a rolling run', self.stderr())
         self.assertEqual(1, fake.count('POST', 'migrate'))
+
+
+class TestNovaRefuses(RollingCase):
+
+    def test_refused_service_update_stops_then_resume(self):
+        fake = self.cloud()
+        fake.fail_request(method='PUT', path='os-services', status=403)
+        rc, rows = self.rolling('--enable-after')
+        self.assertEqual(1, rc)
+        self.assertIn("stopped by Nova's answer", self.stderr())
+        self.assertIn('--resume continues at this phase', self.stderr())
+        self.assertEqual(0, fake.count('POST', 'migrate'))
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc, self.stderr())
+        for sid in self.sids.values():
+            self.assertEqual(1, rows[sid]['Moves'])
