@@ -239,6 +239,17 @@ class TestRollingRun(RollingCase):
         for sid in self.sids.values():
             self.assertEqual(1, len(fake.records(sid)))
 
+    def test_aggregate(self):
+        fake = self.cloud()
+        fake.aggregates['rack7'] = list(HOSTS)
+        rc, rows = self.batch('--aggregate', 'rack7', '--rolling',
+                              '--enable-after', '--state-file', self.path)
+        self.assertEqual(0, rc, self.stderr())
+        self.assertEqual(list(HOSTS), sorted(
+            self.records('header')[0]['rolling']['hosts']))
+        for sid in self.sids.values():
+            self.assertEqual(1, rows[sid]['Moves'])
+
     def test_server_found_at_its_turn_is_drained_too(self):
         """A server that landed on a waiting host meanwhile goes too."""
         fake = self.cloud()
