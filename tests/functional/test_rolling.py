@@ -18,6 +18,9 @@ compute service goes down (no heartbeat, forced down) and comes back.
 
 import json
 import os
+import signal
+import subprocess
+import time
 
 from tests.functional import test_batch
 from tests.minicloud import external
@@ -33,6 +36,10 @@ host = env["OSC_MIGRATE_HOST"]
 with open(env["ROLLING_LOG"], "a") as f:
     f.write("%s:%s:%s\\n" % (host, env["OSC_MIGRATE_HOST_INDEX"],
                             env.get("OSC_MIGRATE_RESUMED", "0")))
+if env.get("ROLLING_HANG") and env["OSC_MIGRATE_HOST_INDEX"] == "1" and \\
+        not env.get("OSC_MIGRATE_RESUMED"):
+    time.sleep(float(env["ROLLING_HANG"]))
+    sys.exit(0)
 if env["OSC_MIGRATE_HOST_INDEX"] == "2" and \\
         os.path.exists(env["ROLLING_BROKEN"]):
     print("firmware image missing on", host)
@@ -144,6 +151,46 @@ class TestRolling(test_batch.BatchTestCase):
         rows, result = self.run_cli('--resume', path, '--interval', '1')
         self.assertEqual(['compute2:1:0', 'compute3:2:0', 'compute3:2:1',
                           'compute1:3:0'], self.ran())
+        self.assertMovedOnce(servers, rows)
+        services = self.services()
+        for host in HOSTS:
+            self.assertEqual('enabled', services[host]['Status'])
+
+    def test_sigkill_during_a_host_command_then_resume(self):
+        """SIGKILL while the first host's command runs, then --resume.
+
+        The resume runs it again (OSC_MIGRATE_RESUMED=1) and goes on; each
+        server moves once.
+        """
+        servers = self.seed_all()
+        path = self.journal()
+        # The first command hangs (and, orphaned, ends harmlessly later).
+        env = dict(self.env, ROLLING_HANG='20')
+        hosts = []
+        for host in HOSTS:
+            hosts += ['--source-host', host]
+        cmd = self.cloud.cli() + list(test_batch.BATCH) + hosts + [
+            '--rolling', '--enable-after', '--host-command', REBOOT,
+            '--interval', '1', '--timeout', '300', '--state-file', path,
+            '-f', 'json']
+        process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while not (os.path.exists(self.log) and self.ran()):
+            self.assertLess(time.monotonic(), deadline, 'no host command')
+            if process.poll() is not None:
+                self.fail('the run ended first: %s' % (
+                    process.communicate(),))
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        self.assertEqual(['compute2:1:0'], self.ran())
+        rows, result = self.run_cli('--resume', path, '--interval', '1')
+        self.assertEqual(['compute2:1:0', 'compute2:1:1', 'compute3:2:0',
+                          'compute1:3:0'], self.ran())
+        self.assertIn('compute2: host command started again '
+                      '(OSC_MIGRATE_RESUMED=1)', result.stderr)
         self.assertMovedOnce(servers, rows)
         services = self.services()
         for host in HOSTS:
