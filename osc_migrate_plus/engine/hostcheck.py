@@ -130,8 +130,8 @@ class HostReport:
         if self.empty:
             counts = '0 servers, 0 migrations'
             if allocations:
-                return '%s: empty (%s; %s)' % (self.host, counts,
-                                                 allocations)
+                return '%s: empty (%s; %s)' % (
+                    self.host, counts, allocations)
             return '%s: empty (%s, %d allocations)' % (
                 self.host, counts, self.allocations or 0)
         parts = []
@@ -231,7 +231,8 @@ def judge(seen: Observed, notes: ty.Dict[str, str],
     names.update({s.id: s.name for s in seen.servers if s.name})
     unplanned = 'arrived during the run (not in the plan)' if whole_host \
         else 'not selected'
-    left = [Left(s, notes.get(s.id, unplanned)) for s in seen.servers]
+    left = [Left(s, notes.get(s.id, unplanned)) for s in sorted(
+        seen.servers, key=lambda s: (s.name, s.id))]
     moving = [m for m in seen.migrations if m.status not in SETTLED]
     leaving = [m for m in moving if m.source == host]
     arriving = [m for m in moving if m.dest == host and m.source != host]
@@ -267,7 +268,9 @@ def notes_from_entries(entries: ty.Iterable[batch.Entry]
     notes = {}
     for entry in entries:
         said = entry.result.value if entry.result else entry.state.value
-        if entry.message:
+        if entry.message.startswith(said):
+            said = entry.message
+        elif entry.message:
             said = '%s: %s' % (said, entry.message)
         notes[entry.server_id] = said
     return notes
