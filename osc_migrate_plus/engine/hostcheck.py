@@ -285,15 +285,19 @@ def notes_from_plan(items: ty.Iterable[plan.PlanItem]) -> ty.Dict[str, str]:
 # -- reading ------------------------------------------------------------------
 def observe(nova: nova_api.Nova,
             placement: ty.Optional[nova_api.Placement],
-            host: str) -> Observed:
+            host: str,
+            listed: ty.Optional[ty.List[model.Server]] = None) -> Observed:
     """Read one host: its servers, its migrations, its allocations.
+
+    ``listed``: the host's servers (every project, no filter) if they were
+    just read (a dry run's plan): not read again.
 
     Nova's errors propagate (nothing can be proven without Nova). Placement
     is optional: unavailable (not in the catalog, refused by its policy) or
     the host's provider unknown, the allocations are "not checked" with
     the reason and the rest is still reported.
     """
-    servers = nova.list_servers(host=host)
+    servers = nova.list_servers(host=host) if listed is None else listed
     if not nova.lists_all_projects:
         raise model.NovaError(
             'Nova lists only your own project\'s servers (it refused '
@@ -333,9 +337,12 @@ def check(nova: nova_api.Nova, placement: ty.Optional[nova_api.Placement],
           hosts: ty.Iterable[str], notes: ty.Dict[str, str],
           whole_host: bool = True,
           names: ty.Optional[ty.Dict[str, str]] = None,
-          sleep: ty.Optional[ty.Callable[[float], None]] = None
+          sleep: ty.Optional[ty.Callable[[float], None]] = None,
+          listed: ty.Optional[ty.Dict[str, ty.List[model.Server]]] = None
           ) -> ty.List[HostReport]:
     """Observe and judge each host.
+
+    ``listed``: per host, its servers as just read (see ``observe``).
 
     One that Nova would not show is NOT checked, with the reason (the
     run's results stand). A leak held by a migration Nova has just ended
@@ -347,7 +354,8 @@ def check(nova: nova_api.Nova, placement: ty.Optional[nova_api.Placement],
     reports = []
     for host in hosts:
         try:
-            seen = observe(nova, placement, host)
+            seen = observe(nova, placement, host,
+                           (listed or {}).get(host))
             report = judge(seen, notes, whole_host, names)
             if any(leak.known_as for leak in report.leaked):
                 sleep(SETTLE_WAIT)

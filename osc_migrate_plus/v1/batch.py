@@ -303,9 +303,12 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if args.dry_run:
             code = exit_codes.SUCCESS
             if check is not None:
+                # The plan listed the whole host a moment ago: not twice.
                 reports = check.run(
                     gateway, reporter, hostcheck.notes_from_plan(items),
-                    {i.server.id: i.server.name for i in items})
+                    {i.server.id: i.server.name for i in items},
+                    listed=[i.server for i in items]
+                    if check.whole_host else None)
                 if check.require_empty:
                     code = check.exit_code(code, reports)
             return common.Report(COLUMNS, [self._plan_row(i) for i in items],

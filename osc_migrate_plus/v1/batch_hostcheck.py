@@ -27,6 +27,7 @@ from openstack import exceptions as sdk_exc
 from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus import model
 from osc_migrate_plus import placement
 from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import exit_codes
@@ -44,10 +45,14 @@ class HostCheck:
     def run(self, nova: nova_api.Nova,
             reporter: batch_progress.BatchProgress,
             notes: ty.Dict[str, str], names: ty.Dict[str, str],
-            journal: ty.Optional[jrn.Journal] = None
+            journal: ty.Optional[jrn.Journal] = None,
+            listed: ty.Optional[ty.List[model.Server]] = None
             ) -> ty.List[hostcheck.HostReport]:
-        reports = hostcheck.check(nova, self.placement, self.hosts, notes,
-                                  self.whole_host, names)
+        """Check, journal, say. ``listed``: the host's servers as the plan
+        just read them, all of them (a dry run of the whole host)."""
+        reports = hostcheck.check(
+            nova, self.placement, self.hosts, notes, self.whole_host, names,
+            listed={self.hosts[0]: listed} if listed is not None else None)
         for report in reports:
             if journal is not None:
                 journal.write(report.to_journal(self.require_empty))

@@ -141,8 +141,11 @@ class HostCheckCommandTest(unkind.UnkindNovaTestCase):
         self.assertEqual((0, {}), (rc, rows))
         self.assertEqual(EMPTY, lines[-1])
         sid = fake.add_server('vm0')
+        listed = fake.count('GET', '/servers/detail')
         rc, rows, lines = self.drain('--dry-run')
         self.assertEqual((0, [sid]), (rc, list(rows)))
+        # The plan listed the host: the check does not list it again.
+        self.assertEqual(1, fake.count('GET', '/servers/detail') - listed)
         self.assertEqual('compute1: NOT empty: 1 server (vm0: ACTIVE, '
                          'planned)', lines[-1])
         rc, rows, lines = self.drain('--dry-run', '--require-empty')
