@@ -48,8 +48,11 @@ class HostCheck:
             journal: ty.Optional[jrn.Journal] = None,
             listed: ty.Optional[ty.List[model.Server]] = None
             ) -> ty.List[hostcheck.HostReport]:
-        """Check, journal, say. ``listed``: the host's servers as the plan
-        just read them, all of them (a dry run of the whole host)."""
+        """Check, journal, say.
+
+        ``listed``: the host's servers as the plan just read them, all of
+        them (a dry run of the whole host).
+        """
         reports = hostcheck.check(
             nova, self.placement, self.hosts, notes, self.whole_host, names,
             listed={self.hosts[0]: listed} if listed is not None else None)
