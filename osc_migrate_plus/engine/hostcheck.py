@@ -234,11 +234,19 @@ def judge(seen: Observed, notes: ty.Dict[str, str],
     left = [Left(s, notes.get(s.id, unplanned)) for s in sorted(
         seen.servers, key=lambda s: (s.name, s.id))]
     moving = [m for m in seen.migrations if m.status not in SETTLED]
-    leaving = [m for m in moving if m.source == host]
-    arriving = [m for m in moving if m.dest == host and m.source != host]
+    # Nova listed each of these for its ``host`` filter. Where a policy
+    # hides the record's hosts, one of a server the batch had is taken to
+    # leave (the batch moved it from there); any other counts as arriving.
+    leaving = [m for m in moving if m.source == host or (
+        _hidden(m) and m.server_id in notes)]
+    arriving = [m for m in moving if m not in leaving and (
+        m.dest == host or _hidden(m))]
     explained = {s.id for s in seen.servers}
     explained |= {m.uuid for m in leaving if m.uuid}
     explained |= {m.server_id for m in arriving if m.server_id}
+    # Which way a hidden one goes is not known: either consumer is its.
+    explained |= {c for m in moving if _hidden(m)
+                  for c in (m.uuid, m.server_id) if c}
     # A migration Nova ended whose UUID still holds resources here.
     ended = {m.uuid: 'it is migration %s of %s, %s: Nova should have '
              'released it' % (m.id, names.get(m.server_id or '') or
@@ -260,6 +268,10 @@ def judge(seen: Observed, notes: ty.Dict[str, str],
         allocations=count, leaked=leaked,
         providers=sorted(seen.allocations or {}),
         placement_error=seen.placement_error, names=names)
+
+
+def _hidden(migration: model.Migration) -> bool:
+    return migration.source is None and migration.dest is None
 
 
 def notes_from_entries(entries: ty.Iterable[batch.Entry]

@@ -137,6 +137,24 @@ class HostCheckTest(testtools.TestCase):
         self.assertEqual([], report.leaked)
         self.assertTrue(report.fails(require_empty=False))
 
+    def test_hosts_hidden_by_policy(self):
+        """Records without hosts: Nova's host filter still chose them."""
+        self.nova.hide_hosts = True
+        ours = self.nova.add_server('ours')
+        theirs = self.nova.add_server('theirs', host='compute2')
+        self.gateway.start_migration(ours, live=False)
+        self.nova.settle()
+        self.nova.timing['cold_duration'] = 600
+        self.gateway.start_migration(theirs, live=False, host='compute1')
+        self.nova.advance(5)
+        report = self.check({ours: 'migrated'})
+        self.assertEqual([ours], [m.server_id for m in report.leaving])
+        self.assertEqual([theirs], [m.server_id for m in report.arriving])
+        self.assertIsNone(report.arriving[0].source)
+        # Their allocations are explained, whichever way they go.
+        self.assertEqual((2, []), (report.allocations, report.leaked))
+        self.assertTrue(report.fails(require_empty=False))
+
     def test_placement_unavailable_still_checks_servers(self):
         self.fake.in_catalog = False
         report = self.check()
