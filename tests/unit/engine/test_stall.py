@@ -176,6 +176,13 @@ class TestWatchStep(testtools.TestCase):
         self.assertEqual(0, self.forced())
         self.assertEqual(1, self.reporter.notes.count(stall.NO_FIGURES))
 
+    def test_no_figures_and_it_completes(self):
+        self.nova.no_progress_figures(self.sid)
+        out = self.follow('abort', stall_after=0.5)
+        self.assertEqual((R.MIGRATED, ''), (out.result, out.message))
+        self.assertEqual(1, self.reporter.notes.count(stall.NO_FIGURES))
+        self.assertEqual(0, self.nova.count('DELETE', '/migrations/'))
+
     def test_wait_does_nothing(self):
         self.nova.stall_live(self.sid)
         out = self.follow('wait', stall_after=2, timeout=30)
@@ -260,6 +267,19 @@ class TestFakeNova(testtools.TestCase):
                               self.sid, mid)
         self.assertEqual(400, e.status)
         self.assertIn('Cannot force complete', str(e))
+
+    def test_routes_exist_from_their_microversion(self):
+        for method, path, before in (
+                ('GET', '/servers/%s/migrations', '2.22'),
+                ('POST', '/servers/%s/migrations/1/action', '2.21'),
+                ('DELETE', '/servers/%s/migrations/1', '2.23')):
+            r = self.nova.proxy.request(path % self.sid, method,
+                                        json={'force_complete': None},
+                                        microversion=before)
+            self.assertEqual(404, r.status_code, (method, path))
+        r = self.nova.proxy.request('/servers/%s/migrations' % self.sid,
+                                    'GET', microversion='2.23')
+        self.assertEqual(200, r.status_code)
 
     def test_member_is_refused_by_policy(self):
         self.nova.stall_live(self.sid)
