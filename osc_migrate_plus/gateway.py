@@ -592,5 +592,14 @@ class NovaGateway:
         self._call('DELETE', '/servers/%s/migrations/%s' % (
             server_id, migration_id))
 
+    def force_complete(self, server_id: str, migration_id: int) -> None:
+        """Force a running live migration to complete (2.22).
+
+        Sent once, as every write: if its answer is lost, the engine does
+        not send it again.
+        """
+        self._call('POST', '/servers/%s/migrations/%s/action' % (
+            server_id, migration_id), body={'force_complete': None})
+
     def _action(self, server_id: str, body: dict) -> None:
         self._call('POST', '/servers/%s/action' % server_id, body=body)

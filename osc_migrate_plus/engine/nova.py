@@ -86,6 +86,9 @@ class Nova(ty.Protocol):
 
     def abort(self, server_id: str, migration_id: int) -> None: ...
 
+    def force_complete(self, server_id: str,
+                       migration_id: int) -> None: ...
+
     def disable_service(self, service_id: str, reason: str) -> None: ...
 
 

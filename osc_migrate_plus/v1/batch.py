@@ -49,8 +49,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
     server twice. Exit codes: 0 every server reached its goal, 1 any failed
-    or was skipped, 2 usage error, 3 none failed but some timed out, 130
-    interrupted. A dry run exits 0 when it could plan.
+    or was skipped, 2 usage error, 3 none failed but some timed out or were
+    aborted (--on-stall abort), 130 interrupted. A dry run exits 0 when it
+    could plan.
     """
 
     name = 'batch'
@@ -119,6 +120,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                  % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
         parser.set_defaults(timeout=None)
+        common.add_stall_options(parser, batch=True)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
                             default=DEFAULTS.retries,
@@ -190,6 +192,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             raise UsageError('--disable-reason needs --disable-source')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
+        common.stall_options(args)
 
     # -- the work ----------------------------------------------------------
     def produce(self, parsed_args: argparse.Namespace) -> common.Report:
@@ -218,9 +221,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
             max_failures=args.max_failures or 0)
+        on_stall, stall_after = common.stall_options(args)
+        given = dict(vars(args), on_stall=on_stall, stall_after=stall_after)
         for key in session.LIMITS:
-            if getattr(args, key, None) is not None:
-                setattr(options, key, getattr(args, key))
+            if given.get(key) is not None:
+                setattr(options, key, given[key])
         return options
 
     @staticmethod
@@ -389,14 +394,15 @@ def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
     """The batch's exit code from its results.
 
     0 every server reached its goal (a deleted one needs none), 1 any
-    failed or was skipped, 3 none failed but some timed out.
+    failed or was skipped, 3 none failed but some timed out or were
+    aborted (as ``watch``: given up on, the server unharmed where it was).
     """
     if not completed:
         return exit_codes.INTERRUPTED
     results = {e.result for e in entries} - {model.Result.DELETED}
-    if results - {model.Result.MIGRATED, model.Result.CONFIRMED,
-                  model.Result.TIMEOUT}:
+    given_up = {model.Result.TIMEOUT, model.Result.ABORTED}
+    if results - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
         return exit_codes.FAILURE
-    if model.Result.TIMEOUT in results:
+    if results & given_up:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

@@ -601,8 +601,11 @@ class Cloud:
                     raise ValueError('direction must be "to" or "from"')
                 hosts = request.get('hosts', [])
                 driver.set_controls(**{'fail_' + direction: hosts})
+            elif action == 'stall-live':
+                driver.set_controls(stall_live=bool(request.get('on', True)))
             elif action == 'reset':
-                driver.set_controls(delay=0, fail_to=[], fail_from=[])
+                driver.set_controls(delay=0, fail_to=[], fail_from=[],
+                                    stall_live=False)
                 auth.EXPIRED.clear()
             elif action == 'expire-token':
                 auth.EXPIRED.add(request['token'])

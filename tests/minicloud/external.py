@@ -259,6 +259,11 @@ class ExternalCloud(fixtures.Fixture):
                         direction: str = 'to') -> dict:
         raise HarnessOnly('failing migrations (fail_migrations)')
 
+    def stall_live(self, on: bool = True) -> dict:
+        if on:
+            raise HarnessOnly('live migrations that stall (stall_live)')
+        return {}
+
     def service_down(self, host: str) -> dict:
         raise HarnessOnly('a compute taken down (service_down)')
 

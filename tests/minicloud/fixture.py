@@ -343,6 +343,14 @@ class MiniCloud(fixtures.Fixture):
         return self._post({'action': 'fail', 'hosts': hosts,
                            'direction': direction})
 
+    def stall_live(self, on: bool = True) -> dict:
+        """Live migrations from now on stall until forced or aborted.
+
+        Their progress figures decrease, then stay flat at 91% copied; the
+        driver's force-complete completes them, an abort cancels them.
+        """
+        return self._post({'action': 'stall-live', 'on': on})
+
     def reset(self) -> dict:
         return self._post({'action': 'reset'})
 
