@@ -22,6 +22,7 @@ import dataclasses
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import step
 from osc_migrate_plus import model
@@ -49,6 +50,9 @@ class Outcome:
     migration: ty.Optional[model.Migration]
     message: str = ''
     elapsed: float = 0.0
+    # What to do about a failure whose cause Nova named (its text ends
+    # ``message``).
+    hint: ty.Optional[hints.Hint] = None
 
 
 class Follower:
@@ -158,4 +162,8 @@ class Follower:
         f.stop()
         server = f.server or model.Server(f.server_id, '', '', None,
                                           f.source)
-        return Outcome(result, server, f.migration, message, self.elapsed())
+        hint = None
+        if result == model.Result.FAILED:
+            message, hint = hints.annotate(message)
+        return Outcome(result, server, f.migration, message, self.elapsed(),
+                       hint)
