@@ -86,7 +86,9 @@ _RULES = (
           "hosts: VCPU, memory, disk in Placement), that the destination "
           "services are up and enabled (openstack compute service list "
           "--service nova-compute), and what the flavor and image require "
-          "(host aggregates, traits, server group affinity)."),
+          "(host aggregates, traits, server group affinity). A live "
+          "migration also skips the hosts that fail its pre-checks: name "
+          "one with --host to get its reason."),
     # Live migration without --host: the conductor tries the scheduler's
     # picks one by one and skips each that fails a pre-check
     # (nova/conductor/tasks/live_migrate.py, MaxRetriesExceeded).
