@@ -57,26 +57,37 @@ _RULES = (
           "with such a role, or have the cloud's operators change the rule "
           "in Nova's policy file ([oslo_policy] policy_file of nova-api)."),
     # The cold migration's disk copy: libvirt's migrate_disk_and_power_off
-    # runs ssh (or rsync over ssh) to the destination
-    # (nova/virt/libvirt/driver.py, volume/remotefs.py); the text is
-    # OpenSSH's.
+    # first runs ssh to the destination (nova/virt/libvirt/driver.py,
+    # nova/utils.py ssh_execute) and raises ResizeError("not able to execute
+    # ssh command: " + oslo.concurrency's ProcessExecutionError). Nova keeps
+    # only the first 255 bytes of a failure's message
+    # (nova/compute/utils.py exception_to_dict), which cuts off ssh's own
+    # words (the Stderr part) with the usual instance paths: those are
+    # matched when they are there, libvirt's words when they are all there
+    # is.
     _Rule('ssh-host-key', (r'Host key verification failed',),
           "The migration runs SSH from the source to the destination "
           "compute host (a cold migration's disk copy; a live migration "
           "over qemu+ssh), and the source does not know the destination's "
-          "SSH host key. As the user nova-compute runs as "
-          "(often nova), add every compute host's key to known_hosts on "
-          "every other one (ssh to it once, or ssh-keyscan), and check "
-          "that key-based SSH login works between them in both "
-          "directions."),
-    _Rule('ssh-login', (r'not able to execute ssh command: [\s\S]*'
-                        r'Permission denied \(publickey',),
-          "The cold migration copies the disk over SSH from the source to "
-          "the destination compute host, and the destination refused the "
-          "source's key. As the user nova-compute runs as (often nova), "
-          "set up key-based SSH login between all compute hosts (the "
-          "public key in authorized_keys of every other host, with a login "
-          "shell)."),
+          "SSH host key. As the user nova-compute runs as (often nova), "
+          "add every compute host's key to known_hosts on every other one "
+          "(ssh to it once, or ssh-keyscan), and check that key-based SSH "
+          "login works between them in both directions."),
+    _Rule('ssh-login', (r'Permission denied \(publickey',),
+          "The migration runs SSH from the source to the destination "
+          "compute host, and the destination refused the source's key. As "
+          "the user nova-compute runs as (often nova), set up key-based SSH "
+          "login between all compute hosts (the public key in "
+          "authorized_keys of every other host, with a login shell)."),
+    _Rule('ssh', (r'not able to execute ssh command: ',),
+          "The cold migration copies the disk over SSH, and ssh from the "
+          "source to the destination compute host failed: SSH between the "
+          "compute hosts is not set up. As the user nova-compute runs as "
+          "(often nova), check that ssh from every compute host to every "
+          "other works without a prompt: the destination's host key in "
+          "known_hosts, key-based login accepted, port 22 reachable. Nova "
+          "keeps only the start of the error; ssh's own message is in the "
+          "source host's nova-compute log."),
     # nova/exception.py NoValidHost; the scheduler's reasons
     # (nova/scheduler/manager.py, nova/conductor/manager.py).
     _Rule('no-valid-host', (r'No valid host was found\.',),

@@ -23,7 +23,9 @@ from tests.minicloud import fixture as minicloud
 
 BATCH = ('server', 'migrate', 'batch')
 WATCH = ('server', 'migrate', 'watch')
-SSH_HINT = 'hint (ssh-host-key): '
+# Nova keeps the first 255 bytes of the failure: libvirt's words, not
+# ssh's (cut off after "Stderr: 'Host key ve"), as on a real cloud.
+SSH_HINT = 'hint (ssh): '
 
 
 class HintsTestCase(base.MiniCloudTestCase):
@@ -54,8 +56,7 @@ class HintsTestCase(base.MiniCloudTestCase):
             self.assertEqual('failed', row['Result'])
             message = row['Message']
             # Nova's reason as libvirt words it, then the hint.
-            self.assertIn('not able to execute ssh command', message)
-            reason_at = message.index('Host key verification failed')
+            reason_at = message.index('not able to execute ssh command')
             hint_at = message.index(' Hint: ')
             self.assertLess(reason_at, hint_at)
             self.assertIn('known_hosts', message[hint_at:])
@@ -76,8 +77,9 @@ class HintsTestCase(base.MiniCloudTestCase):
             expect_rc=1)
         out = json.loads(result.stdout)
         self.assertEqual('failed', out['Result'])
-        self.assertIn('Host key verification failed', out['Message'])
+        self.assertIn('not able to execute ssh command', out['Message'])
         self.assertIn(' Hint: ', out['Message'])
+        self.assertIn('known_hosts', out['Message'])
         self.assertEqual(1, result.stderr.count(SSH_HINT), result.stderr)
 
     def test_refused_by_policy_before_anything_moves(self):

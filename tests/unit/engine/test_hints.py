@@ -79,6 +79,17 @@ class TestHints(testtools.TestCase):
             'ProcessExecutionError: Unexpected error while running command.'
             '\nStderr: u Host key verification failed.\r\n'))
 
+    def test_ssh_cut_short_by_nova(self):
+        # What the API shows: Nova keeps the first 255 bytes of the message
+        # (nova/compute/utils.py exception_to_dict, utils.safe_truncate),
+        # before ssh's own words with the usual instance path.
+        shown = (SSH_FAILED % 'Host key verification failed.')[:255]
+        self.assertNotIn('Host key verification failed', shown)
+        hint = self.assertHint('ssh', 'compute_resize_instance failed on '
+                               'compute1: ' + shown)
+        self.assertIn('known_hosts', hint.text)
+        self.assertIn('nova-compute log', hint.text)
+
     def test_ssh_login(self):
         self.assertHint('ssh-login', SSH_FAILED % (
             'nova@192.168.122.12: Permission denied '
@@ -204,7 +215,8 @@ class TestHints(testtools.TestCase):
             self.assertIsNone(hints.hint_for(text), text)
 
     def test_every_hint_is_tested(self):
-        tested = {'policy', 'ssh-host-key', 'ssh-login', 'no-valid-host',
+        tested = {'policy', 'ssh-host-key', 'ssh-login', 'ssh',
+                  'no-valid-host',
                   'live-retries', 'live-cpu', 'live-storage', 'live-too-old',
                   'compute-down', 'host-unknown', 'host-unmapped',
                   'task-in-progress'}
