@@ -191,7 +191,7 @@ class TestHints(testtools.TestCase):
             'Instance %s in task_state migrating. Cannot live migrate while '
             'the instance is in this state.' % UUID))
 
-    # -- no guess --------------------------------------------------------------
+    # -- no guess -------------------------------------------------------------
     def test_unknown_messages_get_no_hint(self):
         # Real Nova texts of other causes (nova/exception.py,
         # nova/api/openstack/common.py, the harness's own reason).
