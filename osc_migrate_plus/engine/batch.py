@@ -31,6 +31,7 @@ import random
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
@@ -92,6 +93,9 @@ class Entry:
     finished: ty.Optional[float] = None
     result: ty.Optional[model.Result] = None
     message: str = ''
+    # What to do about a failure whose cause Nova named: its text ends
+    # ``message``; the reporter shows each one once (by key) on stderr.
+    hint: ty.Optional[hints.Hint] = None
     last_news: float = 0.0    # when Nova last told us about it
     last_direct: float = -1.0  # when we last read it directly
     last_progress: float = -1.0  # when we last read its live progress
@@ -660,10 +664,18 @@ class Runner:
 
     def finish(self, entry: Entry, result: model.Result,
                message: str) -> None:
-        """Give ``entry`` its result, journaled."""
+        """Give ``entry`` its result, journaled.
+
+        A failure's message gets the hint for the cause Nova named, if
+        known; the event for the eye leaves it out (the reporter shows each
+        hint once, from ``entry.hint``).
+        """
         entry.follow.stop()
         entry.state = State.DONE
         entry.result = result
+        said = message
+        if result == R.FAILED:
+            message, entry.hint = hints.annotate(message)
         entry.message = message
         entry.finished = self.clock()
         if result in (R.FAILED, R.REVERTED):
@@ -673,7 +685,7 @@ class Runner:
                            migration_id=entry.follow.migration_id)
         if message or result.value != entry.follow.phase:
             self.reporter.event(entry, '%s%s' % (
-                result.value, ': ' + message if message else ''))
+                result.value, ': ' + said if said else ''))
 
     def _interrupt(self, entries: ty.List[Entry],
                    why: str = 'interrupted: the migration goes on in Nova; '

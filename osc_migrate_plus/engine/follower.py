@@ -23,6 +23,7 @@ import dataclasses
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
@@ -51,6 +52,9 @@ class Outcome:
     migration: ty.Optional[model.Migration]
     message: str = ''
     elapsed: float = 0.0
+    # What to do about a failure whose cause Nova named (its text ends
+    # ``message``).
+    hint: ty.Optional[hints.Hint] = None
 
 
 class Follower:
@@ -176,4 +180,8 @@ class Follower:
         f.stop()
         server = f.server or model.Server(f.server_id, '', '', None,
                                           f.source)
-        return Outcome(result, server, f.migration, message, self.elapsed())
+        hint = None
+        if result == model.Result.FAILED:
+            message, hint = hints.annotate(message)
+        return Outcome(result, server, f.migration, message, self.elapsed(),
+                       hint)

@@ -22,6 +22,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import selection
@@ -206,7 +207,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             return self._new(gateway, reporter, parsed_args)
         except (model.MicroversionError, UsageError):
             raise
-        except (model.NovaError, jrn.JournalError, OSError) as exc:
+        except model.NovaError as exc:
+            # Refused before anything moved (a 403 on reading migrations):
+            # Nova's reason, then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
+        except (jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
         except model.CredentialsExpired as exc:
             raise exceptions.CommandError('credentials expired: %s' % exc)
@@ -360,7 +365,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 'as needed.' % fatal)
             code = exit_codes.FAILURE
         elif fatal is not None:
-            reporter.error('following stopped: %s' % fatal)
+            reporter.error('following stopped: %s'
+                           % hints.annotate(str(fatal))[0])
             code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '

@@ -22,6 +22,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import follower
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
@@ -205,7 +206,9 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         except model.MicroversionError:
             raise
         except model.NovaError as exc:
-            raise exceptions.CommandError(str(exc))
+            # Refused (watch --start), or nothing to follow: Nova's reason,
+            # then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
         except model.CredentialsExpired as exc:
             text = 'credentials expired: %s' % exc
             # Attached to one, or ours was sent: it goes on without us.
@@ -224,6 +227,8 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                 signal.signal(s, handler)
             reporter.close()
         assert f is not None  # noqa: S101 (set, or we re-raised)
+        if outcome.hint is not None:
+            reporter.hint(outcome.hint)
         if outcome.result == model.Result.NOT_STARTED:
             outcome.result = model.Result.FAILED
             outcome.message += ('; before starting it again, check that no '

@@ -29,18 +29,30 @@ and changed over HTTP by the auxiliary app while the cloud runs:
   driver's force-complete (then they complete) or abort (then they are
   cancelled). A broken test cannot hang the cloud: after ``STALL_SAFETY``
   seconds the migration fails.
+- ``fail_reason``: what the failure says instead of the minicloud's own
+  words. A cold migration then fails the way libvirt's
+  migrate_disk_and_power_off does when its first ssh to the destination
+  (``mkdir -p`` of the instance directory) fails: the text is what ssh wrote
+  on stderr (e.g. "Host key verification failed.\\r\\n"), raised as
+  InstanceFaultRollback(ResizeError("not able to execute ssh command: "
+  <ProcessExecutionError>)). A live migration's pre-check gives it as its
+  reason.
 """
 
+import os
 import threading
 import time
 
+import nova.conf
 from nova import exception
 from nova import objects
 from nova.virt import fake
+from oslo_concurrency import processutils
 
+CONF = nova.conf.CONF
 _lock = threading.Lock()
 _controls = {'delay': 0.0, 'fail_to': set(), 'fail_from': set(),
-             'stall_live': False}
+             'stall_live': False, 'fail_reason': None}
 # A stalled live migration's bounds: its guest's memory, how much of it is
 # copied before the copy stops progressing, one monitor period, and how long
 # it waits for force-complete or abort at most.
@@ -50,7 +62,9 @@ STALL_PERIOD = 0.5
 STALL_SAFETY = 600.0
 
 
-def set_controls(delay=None, fail_to=None, fail_from=None, stall_live=None):
+def set_controls(delay=None, fail_to=None, fail_from=None, stall_live=None,
+                 fail_reason=None):
+    """Change the controls given; ``fail_reason`` '' is the default's."""
     with _lock:
         if delay is not None:
             _controls['delay'] = float(delay)
@@ -60,6 +74,8 @@ def set_controls(delay=None, fail_to=None, fail_from=None, stall_live=None):
             _controls['fail_to'] = set(fail_to)
         if fail_from is not None:
             _controls['fail_from'] = set(fail_from)
+        if fail_reason is not None:
+            _controls['fail_reason'] = fail_reason or None
 
 
 def get_controls():
@@ -67,15 +83,19 @@ def get_controls():
         return {'delay': _controls['delay'],
                 'fail_to': sorted(_controls['fail_to']),
                 'fail_from': sorted(_controls['fail_from']),
-                'stall_live': _controls['stall_live']}
+                'stall_live': _controls['stall_live'],
+                'fail_reason': _controls['fail_reason']}
 
 
 def _failure_reason(source, dest):
     with _lock:
+        given = _controls['fail_reason']
         if dest in _controls['fail_to']:
-            return 'minicloud: migrations to %s are set to fail' % dest
+            return given or 'minicloud: migrations to %s are set to fail' % (
+                dest)
         if source in _controls['fail_from']:
-            return 'minicloud: migrations from %s are set to fail' % source
+            return given or 'minicloud: migrations from %s are set to ' \
+                'fail' % source
     return None
 
 
@@ -95,6 +115,16 @@ class MinicloudDriver(fake.FakeDriver):
         migration = objects.Migration.get_by_instance_and_status(
             context, instance.uuid, 'migrating')
         reason = _failure_reason(self._host, migration.dest_compute)
+        if reason and get_controls()['fail_reason']:
+            # libvirt's own words (nova/virt/libvirt/driver.py, nova/utils.py
+            # ssh_execute): the real ProcessExecutionError formats them.
+            error = processutils.ProcessExecutionError(
+                exit_code=255, stdout='', stderr=reason,
+                cmd='ssh -o BatchMode=yes %s mkdir -p %s' % (
+                    dest, os.path.join(CONF.instances_path, instance.uuid)))
+            raise exception.InstanceFaultRollback(
+                exception.ResizeError(
+                    reason='not able to execute ssh command: %s' % error))
         if reason:
             raise exception.InstanceFaultRollback(
                 inner_exception=exception.MigrationError(reason=reason))

@@ -256,7 +256,8 @@ class ExternalCloud(fixtures.Fixture):
         return {}
 
     def fail_migrations(self, hosts: ty.List[str],
-                        direction: str = 'to') -> dict:
+                        direction: str = 'to',
+                        reason: ty.Optional[str] = None) -> dict:
         raise HarnessOnly('failing migrations (fail_migrations)')
 
     def stall_live(self, on: bool = True) -> dict:

@@ -1102,6 +1102,10 @@ class FakeNova:
               event: ty.Optional[dict], rule: dict) -> None:
         message = rule['message'] or 'migrations to %s are set to fail' % (
             record['dest_compute'])
+        # Nova keeps the first 255 bytes of a failure's message, for the
+        # fault and the event's details alike (nova/compute/utils.py
+        # exception_to_dict, utils.safe_truncate).
+        message = message.encode()[:255].decode('utf-8', 'ignore')
         record['alive'] = False
         self._save(record, status='error')
         if rule['error_state']:
