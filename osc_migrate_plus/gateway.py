@@ -470,6 +470,10 @@ class NovaGateway:
                 disabled_reason=service.get('disabled_reason')))
         return found
 
+    def aggregates(self) -> ty.List[dict]:
+        """Host aggregates with their hosts (admin)."""
+        return self._get('/os-aggregates')['aggregates']
+
     def _pages(self, url: str, key: str, params: dict) -> ty.List[dict]:
         """All items of a paginated list: one request per page."""
         items: ty.List[dict] = []
@@ -599,6 +603,15 @@ class NovaGateway:
     def abort(self, server_id: str, migration_id: int) -> None:
         self._call('DELETE', '/servers/%s/migrations/%s' % (
             server_id, migration_id))
+
+    def force_complete(self, server_id: str, migration_id: int) -> None:
+        """Force a running live migration to complete (2.22).
+
+        Sent once, as every write: if its answer is lost, the engine does
+        not send it again.
+        """
+        self._call('POST', '/servers/%s/migrations/%s/action' % (
+            server_id, migration_id), body={'force_complete': None})
 
     def _action(self, server_id: str, body: dict) -> None:
         self._call('POST', '/servers/%s/action' % server_id, body=body)

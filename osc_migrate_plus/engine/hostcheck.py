@@ -41,6 +41,8 @@ from osc_migrate_plus import model
 # more. ``finished`` (the server at VERIFY_RESIZE) is not one: the source
 # still holds the migration's allocation until confirm or revert.
 SETTLED = model.FINAL_STATUSES
+# Results of a server that left its source.
+MOVED = (model.Result.MIGRATED, model.Result.CONFIRMED)
 # Seconds before a second look at a leak held by a migration Nova just ended.
 SETTLE_WAIT = 3.0
 # Names shown per part of the summary line; the journal has them all.
@@ -280,6 +282,10 @@ def notes_from_entries(entries: ty.Iterable[batch.Entry]
     notes = {}
     for entry in entries:
         said = entry.result.value if entry.result else entry.state.value
+        if entry.result in MOVED and entry.source:
+            # Found on a source host after all: Nova moved it from another
+            # source (several, without --disable-source).
+            said += ' (moved from %s)' % entry.source
         if entry.message.startswith(said):
             said = entry.message
         elif entry.message:

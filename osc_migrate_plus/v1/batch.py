@@ -22,6 +22,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
@@ -51,13 +52,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     skipped with the reason), then migrates within concurrency limits,
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
-    server twice. With --source-host it ends by checking that the host is
-    empty: servers, migrations and allocations in Placement still there.
-    Exit codes: 0 every server reached its goal (and the source host is
-    empty of servers), 1 any failed or was skipped or a server is still on
-    the source host, 2 usage error, 3 none failed but some timed out, 130
-    interrupted. A dry run exits 0 when it could plan (1 with
-    --require-empty and a host that is not empty).
+    server twice. With --source-host or --aggregate it ends by checking
+    that each source host is empty: servers, migrations and allocations in
+    Placement still there. Exit codes: 0 every server reached its goal (and
+    every source host is empty of servers), 1 any failed or was skipped or
+    a server is still on a source host, 2 usage error, 3 none failed but
+    some timed out or were aborted (--on-stall abort), 130 interrupted. A
+    dry run exits 0 when it could plan (1 with --require-empty and a host
+    that is not empty).
     """
 
     name = 'batch'
@@ -68,9 +70,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='Servers to migrate (name or ID)')
         select = parser.add_argument_group('selection (together they '
                                            'narrow)')
-        select.add_argument('--source-host', metavar='<host>',
-                            help='Every server on this exact compute host, '
-                                 'all projects')
+        hosts = select.add_mutually_exclusive_group()
+        hosts.add_argument('--source-host', metavar='<host>',
+                           dest='source_hosts', action='append',
+                           help='Every server on this exact compute host, '
+                                'all projects (repeat for several hosts: '
+                                'one batch over all their servers)')
+        hosts.add_argument('--aggregate', metavar='<aggregate>',
+                           help='Every server on the compute hosts of this '
+                                'host aggregate (name), all projects')
         select.add_argument('--servers-from', metavar='<file>',
                             help='Names or IDs, one per line, # comments; '
                                  '"-" for stdin')
@@ -120,6 +128,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                  % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
         parser.set_defaults(timeout=None)
+        common.add_stall_options(parser, batch=True)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
                             default=DEFAULTS.retries,
@@ -167,7 +176,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if args.resume:
             given = [o for o, v in (
                 ('<server>', args.servers),
-                ('--source-host', args.source_host),
+                ('--source-host', args.source_hosts),
+                ('--aggregate', args.aggregate),
                 ('--servers-from', args.servers_from),
                 ('--project', args.project), ('--status', args.status),
                 ('--state-file', args.state_file),
@@ -180,11 +190,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         else:
             if args.mode is None:
                 args.mode = plan.COLD
-            if not (args.servers or args.source_host or args.servers_from
-                    or args.project):
+            if not (args.servers or args.source_hosts or args.aggregate
+                    or args.servers_from or args.project):
                 raise UsageError('select servers: name them, or use '
-                                 '--source-host, --project or '
+                                 '--source-host, --aggregate, --project or '
                                  '--servers-from')
+            if args.source_hosts and \
+                    len(set(args.source_hosts)) != len(args.source_hosts):
+                raise UsageError('--source-host names a host twice: %s'
+                                 % ', '.join(args.source_hosts))
         if (args.block_migration or args.shared_migration) and \
                 args.mode == plan.COLD:
             raise UsageError('--block-migration and --shared-migration'
@@ -192,11 +206,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                              ' auto)')
         if args.disable_reason and not args.disable_source:
             raise UsageError('--disable-reason needs --disable-source')
-        if args.require_empty and not (args.source_host or args.resume):
-            raise UsageError('--require-empty needs --source-host: it is '
-                             'the source host that must be empty')
+        if args.require_empty and not (args.source_hosts or args.aggregate
+                                       or args.resume):
+            raise UsageError('--require-empty needs --source-host or '
+                             '--aggregate: it is the source hosts that must '
+                             'be empty')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
+        common.stall_options(args)
 
     # -- the work ----------------------------------------------------------
     def produce(self, parsed_args: argparse.Namespace) -> common.Report:
@@ -210,7 +227,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             return self._new(gateway, reporter, parsed_args)
         except (model.MicroversionError, UsageError):
             raise
-        except (model.NovaError, jrn.JournalError, OSError) as exc:
+        except model.NovaError as exc:
+            # Refused before anything moved (a 403 on reading migrations):
+            # Nova's reason, then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
+        except (jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
         except model.CredentialsExpired as exc:
             raise exceptions.CommandError('credentials expired: %s' % exc)
@@ -222,12 +243,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             mode=args.mode, host=args.host, block_migration=block,
             confirm=bool(args.confirm or args.verify_command),
             verify_command=args.verify_command,
-            source_host=getattr(args, 'source_host', None),
+            source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
             max_failures=args.max_failures or 0)
+        on_stall, stall_after = common.stall_options(args)
+        given = dict(vars(args), on_stall=on_stall, stall_after=stall_after)
         for key in session.LIMITS:
-            if getattr(args, key, None) is not None:
-                setattr(options, key, getattr(args, key))
+            if given.get(key) is not None:
+                setattr(options, key, given[key])
         return options
 
     @staticmethod
@@ -263,17 +286,18 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         return listed
 
     def _host_check(self, args: argparse.Namespace,
-                    source_host: ty.Optional[str],
+                    source_hosts: ty.Sequence[str],
                     selected: ty.Dict[str, ty.Any]
                     ) -> ty.Optional[host_check.HostCheck]:
-        """The end-of-run check of the source host, if the batch has one."""
-        if not source_host:
+        """The end-of-run check of the source hosts, if the batch has any."""
+        if not source_hosts:
             if args.require_empty:
                 raise UsageError('--require-empty needs a batch with '
-                                 '--source-host; this journal has none')
+                                 '--source-host or --aggregate; this '
+                                 'journal has none')
             return None
         return host_check.HostCheck(
-            [source_host],
+            list(source_hosts),
             whole_host=not any(selected.get(k) for k in (
                 'servers', 'servers_from', 'project', 'status')),
             require_empty=args.require_empty,
@@ -285,29 +309,40 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
+        names = list(args.servers) + self._listed(args)
         options = self._options(args)
         self._gates(gateway, options, args.disable_source)
+        if args.aggregate:
+            options.source_hosts = selection.aggregate_hosts(
+                gateway, args.aggregate)
         wanted = selection.Selection(
-            names=list(args.servers) + self._listed(args),
-            source_host=args.source_host, project=args.project,
+            names=names,
+            source_hosts=options.source_hosts, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
+        if len(options.source_hosts) > 1 and not args.disable_source:
+            # Nova may pick one source as another's destination: only a
+            # disabled service keeps its scheduler away.
+            reporter.info('several source hosts without --disable-source: '
+                          'Nova may move a server onto another of them')
         items = session.plan_for(gateway, wanted)
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
             items = selection.visible_adoptions(gateway, items)
         selected = {'servers': list(args.servers),
                     'servers_from': args.servers_from,
-                    'source_host': args.source_host,
-                    'project': args.project, 'status': args.status}
-        check = self._host_check(args, args.source_host, selected)
+                    'source_hosts': list(options.source_hosts),
+                    'aggregate': args.aggregate, 'project': args.project,
+                    'status': args.status}
+        check = self._host_check(args, options.source_hosts, selected)
         if args.dry_run:
             code = exit_codes.SUCCESS
             if check is not None:
-                # The plan listed the whole host a moment ago: not twice.
+                # The plan listed the whole hosts a moment ago: not twice.
                 reports = check.run(
                     gateway, reporter, hostcheck.notes_from_plan(items),
                     {i.server.id: i.server.name for i in items},
-                    listed=[i.server for i in items]
+                    listed={h: [i.server for i in items
+                                if i.server.host == h] for h in check.hosts}
                     if check.whole_host else None)
                 if check.require_empty:
                     code = check.exit_code(code, reports)
@@ -335,7 +370,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             except session.Contradiction as exc:
                 raise UsageError(str(exc))
             options.mode = options.mode or plan.COLD
-            check = self._host_check(args, options.source_host,
+            check = self._host_check(args, options.source_hosts,
                                      resumption.header.get('selection', {}))
             self._gates(gateway, options)
             resumption.check_cloud(gateway.endpoint())
@@ -398,7 +433,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 'as needed.' % fatal)
             code = exit_codes.FAILURE
         elif fatal is not None:
-            reporter.error('following stopped: %s' % fatal)
+            reporter.error('following stopped: %s'
+                           % hints.annotate(str(fatal))[0])
             code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '
@@ -432,14 +468,15 @@ def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
     """The batch's exit code from its results.
 
     0 every server reached its goal (a deleted one needs none), 1 any
-    failed or was skipped, 3 none failed but some timed out.
+    failed or was skipped, 3 none failed but some timed out or were
+    aborted (as ``watch``: given up on, the server unharmed where it was).
     """
     if not completed:
         return exit_codes.INTERRUPTED
     results = {e.result for e in entries} - {model.Result.DELETED}
-    if results - {model.Result.MIGRATED, model.Result.CONFIRMED,
-                  model.Result.TIMEOUT}:
+    given_up = {model.Result.TIMEOUT, model.Result.ABORTED}
+    if results - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
         return exit_codes.FAILURE
-    if model.Result.TIMEOUT in results:
+    if results & given_up:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

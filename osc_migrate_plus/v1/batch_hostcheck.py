@@ -46,16 +46,16 @@ class HostCheck:
             reporter: batch_progress.BatchProgress,
             notes: ty.Dict[str, str], names: ty.Dict[str, str],
             journal: ty.Optional[jrn.Journal] = None,
-            listed: ty.Optional[ty.List[model.Server]] = None
+            listed: ty.Optional[ty.Dict[str, ty.List[model.Server]]] = None
             ) -> ty.List[hostcheck.HostReport]:
         """Check, journal, say.
 
-        ``listed``: the host's servers as the plan just read them, all of
-        them (a dry run of the whole host).
+        ``listed``: per host, its servers as the plan just read them, all
+        of them (a dry run of whole hosts).
         """
         reports = hostcheck.check(
             nova, self.placement, self.hosts, notes, self.whole_host, names,
-            listed={self.hosts[0]: listed} if listed is not None else None)
+            listed=listed)
         for report in reports:
             if journal is not None:
                 journal.write(report.to_journal(self.require_empty))

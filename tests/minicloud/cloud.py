@@ -600,9 +600,14 @@ class Cloud:
                 if direction not in ('to', 'from'):
                     raise ValueError('direction must be "to" or "from"')
                 hosts = request.get('hosts', [])
-                driver.set_controls(**{'fail_' + direction: hosts})
+                driver.set_controls(**{'fail_' + direction: hosts,
+                                       'fail_reason': request.get('reason')
+                                       or ''})
+            elif action == 'stall-live':
+                driver.set_controls(stall_live=bool(request.get('on', True)))
             elif action == 'reset':
-                driver.set_controls(delay=0, fail_to=[], fail_from=[])
+                driver.set_controls(delay=0, fail_to=[], fail_from=[],
+                                    fail_reason='', stall_live=False)
                 auth.EXPIRED.clear()
             elif action == 'expire-token':
                 auth.EXPIRED.add(request['token'])
