@@ -148,13 +148,13 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         drain.add_argument('--disable-reason', metavar='<text>',
                            help='Reason recorded with --disable-source')
         drain.add_argument('--require-empty', action='store_true',
-                           help='With --source-host: fail (exit 1) unless '
-                                'the host check finds the source host '
-                                'wholly empty: no server, no migration '
-                                'still holding it (one awaiting confirm '
-                                'included), no leaked allocation, and '
-                                'Placement read. Without it only servers '
-                                'left fail the run')
+                           help='With --source-host or --aggregate: fail '
+                                '(exit 1) unless the host check finds each '
+                                'source host wholly empty: no server, no '
+                                'migration still holding it (one awaiting '
+                                'confirm included), no leaked allocation, '
+                                'and Placement read. Without it only '
+                                'servers left fail the run')
         state = parser.add_argument_group('journal')
         state.add_argument('--state-file', metavar='<path>',
                            help='Journal path (default: a new file under '

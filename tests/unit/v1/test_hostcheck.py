@@ -235,13 +235,39 @@ class HostCheckCommandTest(unkind.UnkindNovaTestCase):
         self.assertRegex(last, r', 1 migration still from it \(vm\d: '
                                r'migrating\)$')
 
+    def test_several_sources_one_moved_onto_another(self):
+        """Without --disable-source Nova may pick a source as destination."""
+        fake = self.cloud(hosts=3)
+        a = fake.add_server('a', host='compute1')
+        b = fake.add_server('b', host='compute2')
+        stderr = io.StringIO()
+        rc, rows = self._run(batch.BatchMigrate, (
+            '--source-host', 'compute1', '--source-host', 'compute2',
+            '--confirm', '--max-parallel', '1', '--state-file', self.path),
+            stderr)
+        rows = {row['Server ID']: row for row in rows}
+        self.assertResult('confirmed', rows[a])
+        self.assertResult('confirmed', rows[b])
+        hosts = {sid: fake._servers[sid]['host'] for sid in (a, b)}
+        landed = [sid for sid, h in hosts.items()
+                  if h in ('compute1', 'compute2')]
+        self.assertTrue(landed, hosts)  # the fake's scheduler rotates
+        self.assertEqual(1, rc)
+        said = stderr.getvalue()
+        name = 'a' if landed[0] == a else 'b'
+        source = 'compute1' if name == 'a' else 'compute2'
+        self.assertIn('%s: NOT empty: 1 server (%s: ACTIVE, confirmed '
+                      '(moved from %s))' % (hosts[landed[0]], name, source),
+                      said)
+        self.assertEqual(2, len(self.journal_records('host-check')))
+
     def test_require_empty_needs_a_source_host(self):
         self.cloud().add_server('vm0')
         stderr = io.StringIO()
         rc, _ = self._run(batch.BatchMigrate, ('vm0', '--require-empty'),
                           stderr)
         self.assertEqual(2, rc)
-        self.assertIn('--require-empty needs --source-host',
+        self.assertIn('--require-empty needs --source-host or --aggregate',
                       stderr.getvalue())
         rc, _ = self._run(batch.BatchMigrate, ('vm0', '--state-file',
                                                self.path), stderr)
