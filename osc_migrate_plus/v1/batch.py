@@ -22,12 +22,15 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import capacity
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import session
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
+from osc_migrate_plus import placement as pl
 from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import common
 from osc_migrate_plus.v1 import exit_codes
@@ -48,9 +51,13 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     skipped with the reason), then migrates within concurrency limits,
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
-    server twice. Exit codes: 0 every server reached its goal, 1 any failed
-    or was skipped, 2 usage error, 3 none failed but some timed out, 130
-    interrupted. A dry run exits 0 when it could plan.
+    server twice. Before anything moves, estimates from Placement whether
+    the other compute hosts can take the planned servers, and refuses to
+    start if not (unless --ignore-capacity). Exit codes: 0 every server
+    reached its goal, 1 any failed or was skipped, or the plan does not fit,
+    2 usage error, 3 none failed but some timed out, 130 interrupted. A dry
+    run exits 0 when it could plan and the planned servers fit (or capacity
+    could not be checked), 1 when some do not fit.
     """
 
     name = 'batch'
@@ -137,8 +144,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                 '$XDG_STATE_HOME/osc-migrate-plus/)')
         state.add_argument('--resume', metavar='<path>',
                            help='Continue the batch of this journal')
+        room = parser.add_argument_group('capacity')
+        room.add_argument('--ignore-capacity', action='store_true',
+                          help='Go even if the estimate from Placement says '
+                               'some planned servers do not fit on the '
+                               'other compute hosts: Nova\'s scheduler '
+                               'decides (refuses them with NoValidHost)')
         parser.add_argument('--dry-run', action='store_true',
-                            help='Print the plan; change nothing')
+                            help='Print the plan, with the capacity '
+                                 'estimate; change nothing')
         return parser
 
     # -- validation --------------------------------------------------------
@@ -162,6 +176,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 raise UsageError('--resume takes the selection and '
                                  'journal from the journal; drop %s'
                                  % ', '.join(given))
+            if args.ignore_capacity:
+                raise UsageError('--resume does not check capacity (it '
+                                 'continues a run that started); drop '
+                                 '--ignore-capacity')
         else:
             if args.mode is None:
                 args.mode = plan.COLD
@@ -257,9 +275,24 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
             items = selection.visible_adoptions(gateway, items)
+        room = capacity.check(gateway, self._placement(), items, args.host)
+        short = room.without_room
+        if room.summary:
+            # The last line of a dry run's stderr; an error when it stops
+            # the run, so that --quiet shows it too.
+            (reporter.error if short else reporter.info)(room.summary)
         if args.dry_run:
-            return common.Report(COLUMNS, [self._plan_row(i) for i in items],
-                                 exit_codes.SUCCESS)
+            return common.Report(
+                COLUMNS, [self._plan_row(i, room) for i in items],
+                exit_codes.FAILURE if short and not args.ignore_capacity
+                else exit_codes.SUCCESS)
+        if short and not args.ignore_capacity:
+            return self._refused(reporter, items, room)
+        if short:
+            reporter.error('going on all the same (--ignore-capacity): '
+                           'Nova\'s scheduler decides where %d server(s) '
+                           'without room by the estimate go, if anywhere'
+                           % len(short))
         started = session.new(
             gateway, reporter, items, options,
             args.state_file or jrn.default_path(),
@@ -341,12 +374,57 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                            'migrate batch --resume %s' % started.journal.path)
         return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
+    def _placement(self) -> nova_api.Placement:
+        """Placement as the user's clouds.yaml and catalog reach it."""
+        try:
+            proxy = self.app.client_manager.sdk_connection.placement
+        except Exception as exc:  # noqa: B902
+            # Older SDKs raise at attribute access when the service is not
+            # in the catalog (newer ones when it is used: the gateway says
+            # so then).
+            return _Unavailable('Placement is not in the service catalog: '
+                                '%s' % exc)
+        return pl.PlacementGateway(proxy)
+
     @staticmethod
-    def _plan_row(item: plan.PlanItem) -> tuple:
+    def _refused(reporter: batch_progress.BatchProgress,
+                 items: ty.List[plan.PlanItem],
+                 room: capacity.Estimate) -> common.Report:
+        """Not started: the plan does not fit. Nothing was changed."""
+        short = room.without_room
+        reporter.error(
+            'not started: %d of %d planned servers would not fit on the '
+            'other compute hosts by the estimate from Placement: %s. Nothing '
+            'was changed. Make room (or enable hosts), migrate fewer, or add '
+            '--ignore-capacity to go anyway and let Nova\'s scheduler '
+            'decide.' % (len(short), len(room.verdicts),
+                         ', '.join(room.names[s] for s in short)))
+        rows = []
+        for item in items:
+            s = item.server
+            if item.verdict == plan.SKIPPED:
+                result, message = model.Result.SKIPPED, item.reason
+            elif item.verdict == plan.ADOPT:
+                result = model.Result.NOT_STARTED
+                message = '%s; not followed: the plan does not fit' % (
+                    item.reason)
+            else:
+                result = model.Result.NOT_STARTED
+                message = 'not started: the plan does not fit; %s' % (
+                    room.message(s.id))
+            rows.append((s.id, s.name, s.project_id, s.host, None,
+                         item.mode.value if item.mode else None,
+                         result.value, 0, None, message))
+        return common.Report(COLUMNS, rows, exit_codes.FAILURE)
+
+    @staticmethod
+    def _plan_row(item: plan.PlanItem,
+                  room: ty.Optional[capacity.Estimate] = None) -> tuple:
         s = item.server
         result = model.Result.SKIPPED if item.verdict == plan.SKIPPED \
             else model.Result.PLANNED
-        message = item.reason if item.verdict != plan.PLANNED else ''
+        message = item.reason if item.verdict != plan.PLANNED else (
+            room.message(s.id) if room is not None else '')
         return (s.id, s.name, s.project_id, s.host, None,
                 item.mode.value if item.mode else None, result.value, 0,
                 None, message)
@@ -362,6 +440,20 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 entry.destination, mode.value if mode else None,
                 entry.result.value if entry.result else None,
                 entry.attempts, duration, entry.message)
+
+
+class _Unavailable:
+    """A Placement that cannot be reached: every read says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def provider(self, uuid: str) -> ty.Optional[model.Provider]:
+        raise model.PlacementUnavailable(self.reason)
+
+    def provider_allocations(self, uuid: str
+                             ) -> ty.Dict[str, ty.Dict[str, int]]:
+        raise model.PlacementUnavailable(self.reason)
 
 
 def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
