@@ -15,7 +15,8 @@
 from osc_migrate_plus import model
 
 SUCCESS = 0
-FAILURE = 1      # failed, or an error: not found, 403, 409, ...
+FAILURE = 1      # failed, or an error: not found, 403, 409, ...; batch:
+#                  the plan does not fit (capacity estimate)
 USAGE = 2        # bad options; nothing was sent to Nova
 TIMEOUT = 3      # the deadline passed (aborted live migrations included)
 INTERRUPTED = 130  # Ctrl-C / SIGTERM

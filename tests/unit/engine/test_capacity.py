@@ -10,8 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The capacity estimate: pure placement, and its reads (fake Nova and
-fake Placement)."""
+"""The capacity estimate: pure, and its reads on the fakes."""
 
 import dataclasses
 
@@ -54,8 +53,11 @@ class TestEstimate(testtools.TestCase):
             '1 without room: n-c', e.summary)
 
     def test_largest_first_then_first_fit(self):
-        """In the plan's order a small server would take the room a large
-        one needs; largest first places both."""
+        """Largest first places both.
+
+        In the plan's order the small server would take the room the large
+        one needs.
+        """
         hosts = [cap.Host('c2', {'MEMORY_MB': 1000}),
                  cap.Host('c3', {'MEMORY_MB': 3000})]
         e = cap.estimate([need('small', MEMORY_MB=1000),
@@ -66,8 +68,10 @@ class TestEstimate(testtools.TestCase):
         self.assertEqual(['small', 'large'], list(e.verdicts))
 
     def test_largest_by_its_scarcest_class(self):
-        """Largest: the biggest share of the candidates' free of any class
-        (here DISK_GB, scarce), not the biggest number."""
+        """Largest: the biggest share of the candidates' free of any class.
+
+        Here DISK_GB, scarce, not the biggest number (MEMORY_MB).
+        """
         hosts = [cap.Host('c2', {'MEMORY_MB': 100000, 'DISK_GB': 10}),
                  cap.Host('c3', {'MEMORY_MB': 100000, 'DISK_GB': 30})]
         e = cap.estimate([need('ram', MEMORY_MB=90000, DISK_GB=10),
@@ -203,8 +207,11 @@ class TestCheck(testtools.TestCase):
         self.assertEqual(sent, len(self.fake.requests))
 
     def test_requests_per_host_not_per_server(self):
-        """One allocations read per source provider, two reads per
-        candidate, one hypervisor list: the same for 3 servers or 30."""
+        """The same requests for 3 servers or 30.
+
+        One allocations read per source provider, two reads per candidate,
+        one hypervisor list.
+        """
         def cost(n):
             sids = [self.nova.add_server('s%d' % i, host='compute1')
                     for i in range(n)]

@@ -180,8 +180,11 @@ class TestCapacity(base.UnkindNovaTestCase):
                          'endpoint', str(exc))
 
     def test_scheduler_refuses_without_room(self):
-        """The fake Nova's scheduler places only where Placement has room
-        (faithful to Nova): a targeted migration too."""
+        """The fake Nova's scheduler places only where there is room.
+
+        Faithful to Nova, whose scheduler asks Placement: for a targeted
+        migration too.
+        """
         rc, rows, err = self.run_batch('vm0', '--host', 'compute2',
                                        '--ignore-capacity', '--confirm',
                                        '--state-file', self.path)
