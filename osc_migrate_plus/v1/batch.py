@@ -349,11 +349,6 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         check = self._host_check(args, options.source_hosts, selected)
         room = capacity.check(gateway, self._placement(), items, args.host)
         short = room.without_room
-        if room.summary:
-            # The plan's last line on stderr (before a dry run's host
-            # check); an error when it stops the run, so that --quiet shows
-            # it too.
-            (reporter.error if short else reporter.info)(room.summary)
         if args.dry_run:
             code = exit_codes.FAILURE if short and not args.ignore_capacity \
                 else exit_codes.SUCCESS
@@ -367,8 +362,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                     if check.whole_host else None)
                 if check.require_empty:
                     code = check.exit_code(code, reports)
+            self._say_room(reporter, room)
             return common.Report(
                 COLUMNS, [self._plan_row(i, room) for i in items], code)
+        self._say_room(reporter, room)
         if short and not args.ignore_capacity:
             return self._refused(reporter, items, room)
         if short:
@@ -469,15 +466,30 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                            'migrate batch --resume %s' % started.journal.path)
         return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
+    @staticmethod
+    def _say_room(reporter: batch_progress.BatchProgress,
+                  room: capacity.Estimate) -> None:
+        """The plan's capacity line: a dry run's last line on stderr.
+
+        An error when it stops the run, so that --quiet shows it too.
+        """
+        if room.summary:
+            (reporter.error if room.without_room else reporter.info)(
+                room.summary)
+
     def _placement(self) -> nova_api.Placement:
         """Placement as the user's clouds.yaml and catalog reach it."""
         found = host_check.placement_gateway(self.app)
-        if found is None:
-            # Older SDKs raise at attribute access when the service is not
-            # in the catalog (newer ones when it is used: the gateway says
-            # so then).
-            return _Unavailable('Placement is not in the service catalog')
-        return found
+        if found is not None:
+            return found
+        # Older SDKs raise at attribute access when the service is not in
+        # the catalog (newer ones when it is used: the gateway says so).
+        try:
+            self.app.client_manager.sdk_connection.placement
+        except Exception as exc:  # noqa: B902
+            return _Unavailable('Placement is not in the service catalog: '
+                                '%s' % exc)
+        return _Unavailable('Placement is not in the service catalog')
 
     @staticmethod
     def _refused(reporter: batch_progress.BatchProgress,
