@@ -523,6 +523,18 @@ class NovaGateway:
                                {'changes-since': changes_since}))
         return [self._migration(d) for d in docs]
 
+    def migrations_at(self, host: str) -> ty.List[model.Migration]:
+        """Every migration record from or to ``host`` (2.59, paged).
+
+        Nova's ``host`` filter matches the source or the destination; its
+        ``status`` filter takes one value only, so what is still under way
+        is told apart by the caller. The cost is one request per page of
+        the host's records (1,000 by default).
+        """
+        docs = self._pages('/os-migrations', 'migrations',
+                           self._migrations_params({'host': host}))
+        return [self._migration(d) for d in docs]
+
     def disable_service(self, service_id: str, reason: str) -> None:
         """Disable a compute service (2.53: by UUID, with a reason)."""
         self._call('PUT', '/os-services/%s' % service_id,
@@ -596,6 +608,15 @@ class NovaGateway:
     def abort(self, server_id: str, migration_id: int) -> None:
         self._call('DELETE', '/servers/%s/migrations/%s' % (
             server_id, migration_id))
+
+    def force_complete(self, server_id: str, migration_id: int) -> None:
+        """Force a running live migration to complete (2.22).
+
+        Sent once, as every write: if its answer is lost, the engine does
+        not send it again.
+        """
+        self._call('POST', '/servers/%s/migrations/%s/action' % (
+            server_id, migration_id), body={'force_complete': None})
 
     def _action(self, server_id: str, body: dict) -> None:
         self._call('POST', '/servers/%s/action' % server_id, body=body)

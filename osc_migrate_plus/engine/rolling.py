@@ -563,7 +563,7 @@ class Rolling:
             if p.command_ok:
                 continue  # checked before its command ran
             self._check_stop()
-            found = self.check_host(host)
+            found = self.check_host(host, self.started.entries)
             self._write('host-checked', host=host, empty=found.empty,
                         line=found.line)
             p.empty, p.check = found.empty, found.line

@@ -10,21 +10,25 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The two questions a rolling run asks, and stand-in answers.
+"""The two questions a rolling run asks, answered by the batch's own parts.
 
-SEAM, to be replaced when merging: ``room`` by the capacity estimate
-(engine/capacity.py) and ``check_host`` by the empty-host check
-(engine/hostcheck.py). The rolling run depends only on the two signatures
-below; the implementations here are deliberately simple.
+``room``: the capacity estimate (engine/capacity.py) over the hosts that may
+take a step's servers. ``check_host``: the host check (engine/hostcheck.py)
+of one host, before its command. The rolling run depends only on the two
+signatures below (a test may stand anything behind them).
 """
 
 import typing as ty
 
+from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import capacity
+from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import plan
 from osc_migrate_plus import model
 
 # Do these servers fit on these hosts? None: unknown (Placement refused,
-# a host without a provider...). Used to steer the scheduler.
+# a server's allocation not found...). Used to steer the scheduler.
 Room = ty.Callable[[ty.Sequence[model.Server], ty.Sequence[str]],
                    ty.Optional[bool]]
 
@@ -34,56 +38,40 @@ class HostCheck(ty.NamedTuple):
     line: str     # the one-line summary for progress, journal and report
 
 
-CheckHost = ty.Callable[[str], HostCheck]
+# The host, and the run's entries (what was said of each server).
+CheckHost = ty.Callable[[str, ty.Sequence[batch.Entry]], HostCheck]
 
 
-def unknown_room(servers: ty.Sequence[model.Server],
-                 hosts: ty.Sequence[str]) -> ty.Optional[bool]:
-    """No estimate at all: a rolling run then never steers."""
-    return None
-
-
-def servers_left(nova: nova_api.Nova) -> CheckHost:
-    """Stand-in host check: the servers Nova lists on the host."""
-    def check(host: str) -> HostCheck:
-        left = nova.list_servers(host=host)
-        if not left:
-            return HostCheck(True, '%s: empty, no server left' % host)
-        named = ', '.join('%s (%s, %s)' % (s.name, s.id, s.status)
-                          for s in left[:5])
-        more = ' and %d more' % (len(left) - 5) if len(left) > 5 else ''
-        return HostCheck(False, '%s: %d server(s) left: %s%s' % (
-            host, len(left), named, more))
-    return check
-
-
-def placement_room(nova: nova_api.Nova,
-                   placement: nova_api.Placement) -> Room:
-    """Stand-in estimate: the hosts' free resources, summed, per class.
-
-    What the servers hold on their source providers against what the
-    hosts' providers have free: no packing, no traits, no aggregates.
-    """
+def capacity_room(nova: nova_api.Nova,
+                  placement: nova_api.Placement) -> Room:
+    """The capacity estimate, its candidates limited to ``hosts``."""
     def room(servers: ty.Sequence[model.Server],
              hosts: ty.Sequence[str]) -> ty.Optional[bool]:
         if not servers:
             return True
-        try:
-            providers = {h.host: h.uuid for h in nova.hypervisors() if h.host}
-            wanted = {s.id for s in servers}
-            need: ty.Dict[str, int] = {}
-            for source in {s.host for s in servers}:
-                held = placement.provider_allocations(providers[source or ''])
-                for consumer, resources in held.items():
-                    if consumer in wanted:
-                        for rc, n in resources.items():
-                            need[rc] = need.get(rc, 0) + n
-            free: ty.Dict[str, int] = {}
-            for host in hosts:
-                provider = placement.provider(providers[host])
-                for rc, n in (provider.free() if provider else {}).items():
-                    free[rc] = free.get(rc, 0) + n
-        except (model.PlacementUnavailable, model.NovaError, KeyError):
+        found = capacity.check(
+            nova, placement, [plan.PlanItem(s, None, plan.PLANNED)
+                              for s in servers], only_hosts=set(hosts))
+        if not found.checked or any(v.fit == capacity.Fit.UNKNOWN
+                                    for v in found.verdicts.values()):
             return None
-        return all(free.get(rc, 0) >= n for rc, n in need.items())
+        return not found.without_room
     return room
+
+
+def host_check(nova: nova_api.Nova,
+               placement: ty.Optional[nova_api.Placement],
+               require_empty: bool = False) -> CheckHost:
+    """The host check: no server, none arriving, no migration holding it.
+
+    ``require_empty`` (--require-empty): a leaked allocation, or
+    allocations that could not be read, keep the host's command from
+    running too.
+    """
+    def check(host: str, entries: ty.Sequence[batch.Entry]) -> HostCheck:
+        [report] = hostcheck.check(
+            nova, placement, [host], hostcheck.notes_from_entries(entries),
+            names={e.server_id: e.server.name for e in entries})
+        held = report.fails(require_empty) or bool(report.leaving)
+        return HostCheck(not held, report.line())
+    return check

@@ -37,9 +37,9 @@ BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
 # Limits the journal records; a resumed batch keeps them unless they are
 # given again, except --timeout: how long to wait is each run's own.
 LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination', 'timeout',
-          'max_failures')
+          'max_failures', 'on_stall', 'stall_after')
 KEPT_LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination',
-               'max_failures')
+               'max_failures', 'on_stall', 'stall_after')
 
 
 DISABLE_REASON = 'osc-migrate-plus batch drain'
@@ -286,6 +286,8 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
     if state == jrn.SUBMITTED:
         how = {'migration_id': saved.migration_id,
                'baseline_id': saved.baseline_id}
+        if saved.stall:
+            how['stall_done'] = saved.stall
     elif state in (jrn.SUBMITTING, jrn.UNCERTAIN):
         # The request may or may not have reached Nova, and may yet be
         # carried out: look for it before anything is sent again.

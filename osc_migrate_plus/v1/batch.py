@@ -22,13 +22,18 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import capacity
+from osc_migrate_plus.engine import hints
+from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import rolling
 from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import session
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
+from osc_migrate_plus.v1 import batch_hostcheck as host_check
 from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import common
 from osc_migrate_plus.v1 import exit_codes
@@ -50,9 +55,18 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     skipped with the reason), then migrates within concurrency limits,
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
-    server twice. Exit codes: 0 every server reached its goal, 1 any failed
-    or was skipped, 2 usage error, 3 none failed but some timed out, 130
-    interrupted. A dry run exits 0 when it could plan.
+    server twice. Before anything moves, estimates from Placement whether
+    the other compute hosts can take the planned servers, and refuses to
+    start if not (unless --ignore-capacity). With --source-host or
+    --aggregate it ends by checking that each source host is empty:
+    servers, migrations and allocations in Placement still there. Exit
+    codes: 0 every server reached its goal (and every source host is empty
+    of servers), 1 any failed or was skipped, a server is still on a source
+    host, or the plan does not fit, 2 usage error, 3 none failed but some
+    timed out or were aborted (--on-stall abort), 130 interrupted. A dry run
+    exits 0 when it could plan and the planned servers fit (or capacity
+    could not be checked); 1 when some do not fit, or with --require-empty
+    a source host is not empty.
     """
 
     name = 'batch'
@@ -121,6 +135,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                  % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
         parser.set_defaults(timeout=None)
+        common.add_stall_options(parser, batch=True)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
                             default=DEFAULTS.retries,
@@ -139,14 +154,29 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                 'before submitting (left disabled)')
         drain.add_argument('--disable-reason', metavar='<text>',
                            help='Reason recorded with --disable-source')
+        drain.add_argument('--require-empty', action='store_true',
+                           help='With --source-host or --aggregate: fail '
+                                '(exit 1) unless the host check finds each '
+                                'source host wholly empty: no server, no '
+                                'migration still holding it (one awaiting '
+                                'confirm included), no leaked allocation, '
+                                'and Placement read. Without it only '
+                                'servers left fail the run')
         state = parser.add_argument_group('journal')
         state.add_argument('--state-file', metavar='<path>',
                            help='Journal path (default: a new file under '
                                 '$XDG_STATE_HOME/osc-migrate-plus/)')
         state.add_argument('--resume', metavar='<path>',
                            help='Continue the batch of this journal')
+        room = parser.add_argument_group('capacity')
+        room.add_argument('--ignore-capacity', action='store_true',
+                          help='Go even if the estimate from Placement says '
+                               'some planned servers do not fit on the '
+                               'other compute hosts: Nova\'s scheduler '
+                               'decides (refuses them with NoValidHost)')
         parser.add_argument('--dry-run', action='store_true',
-                            help='Print the plan; change nothing')
+                            help='Print the plan, with the capacity '
+                                 'estimate; change nothing')
         rolling_cmd.add_options(parser)
         return parser
 
@@ -172,6 +202,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 raise UsageError('--resume takes the selection and '
                                  'journal from the journal; drop %s'
                                  % ', '.join(given))
+            if args.ignore_capacity:
+                raise UsageError('--resume does not check capacity (it '
+                                 'continues a run that started); drop '
+                                 '--ignore-capacity')
         else:
             if args.mode is None:
                 args.mode = plan.COLD
@@ -193,8 +227,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                         args.rolling):
             raise UsageError('--disable-reason needs --disable-source or '
                              '--rolling')
+        if args.require_empty and not (args.source_hosts or args.aggregate
+                                       or args.resume):
+            raise UsageError('--require-empty needs --source-host or '
+                             '--aggregate: it is the source hosts that must '
+                             'be empty')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
+        common.stall_options(args)
         rolling_cmd.validate(args)
 
     # -- the work ----------------------------------------------------------
@@ -209,7 +249,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             return self._new(gateway, reporter, parsed_args)
         except (model.MicroversionError, UsageError):
             raise
-        except (model.NovaError, jrn.JournalError, OSError) as exc:
+        except model.NovaError as exc:
+            # Refused before anything moved (a 403 on reading migrations):
+            # Nova's reason, then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
+        except (jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
         except model.CredentialsExpired as exc:
             raise exceptions.CommandError('credentials expired: %s' % exc)
@@ -226,9 +270,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
             max_failures=args.max_failures or 0)
+        on_stall, stall_after = common.stall_options(args)
+        given = dict(vars(args), on_stall=on_stall, stall_after=stall_after)
         for key in session.LIMITS:
-            if getattr(args, key, None) is not None:
-                setattr(options, key, getattr(args, key))
+            if given.get(key) is not None:
+                setattr(options, key, given[key])
         return options
 
     @staticmethod
@@ -266,6 +312,24 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                              % args.servers_from)
         return listed
 
+    def _host_check(self, args: argparse.Namespace,
+                    source_hosts: ty.Sequence[str],
+                    selected: ty.Dict[str, ty.Any]
+                    ) -> ty.Optional[host_check.HostCheck]:
+        """The end-of-run check of the source hosts, if the batch has any."""
+        if not source_hosts:
+            if args.require_empty:
+                raise UsageError('--require-empty needs a batch with '
+                                 '--source-host or --aggregate; this '
+                                 'journal has none')
+            return None
+        return host_check.HostCheck(
+            list(source_hosts),
+            whole_host=not any(selected.get(k) for k in (
+                'servers', 'servers_from', 'project', 'status')),
+            require_empty=args.require_empty,
+            placement=self._placement())
+
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
@@ -289,36 +353,47 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
             items = selection.visible_adoptions(gateway, items)
-        ropts = None
+        selected = {'servers': list(args.servers),
+                    'servers_from': args.servers_from,
+                    'source_hosts': list(options.source_hosts),
+                    'aggregate': args.aggregate, 'project': args.project,
+                    'status': args.status}
         if args.rolling:
-            ropts = rolling_cmd.rolling_options(
-                args, options, rolling.order_hosts(options.source_hosts,
-                                                   items))
-            room, check = rolling_cmd.seams_for(self.app, gateway)
+            return self._rolling(gateway, reporter, args, options, items,
+                                 selected)
+        check = self._host_check(args, options.source_hosts, selected)
+        room = capacity.check(gateway, self._placement(), items, args.host)
+        short = room.without_room
         if args.dry_run:
-            if ropts is not None:
-                return common.Report(
-                    COLUMNS + rolling_cmd.MOVES, rolling_cmd.dry_run(
-                        reporter, gateway, ropts, items, room,
-                        self._plan_row), exit_codes.SUCCESS)
-            return common.Report(COLUMNS, [self._plan_row(i) for i in items],
-                                 exit_codes.SUCCESS)
+            code = exit_codes.FAILURE if short and not args.ignore_capacity \
+                else exit_codes.SUCCESS
+            if check is not None:
+                # The plan listed the whole hosts a moment ago: not twice.
+                reports = check.run(
+                    gateway, reporter, hostcheck.notes_from_plan(items),
+                    {i.server.id: i.server.name for i in items},
+                    listed={h: [i.server for i in items
+                                if i.server.host == h] for h in check.hosts}
+                    if check.whole_host else None)
+                if check.require_empty:
+                    code = check.exit_code(code, reports)
+            self._say_room(reporter, room)
+            return common.Report(
+                COLUMNS, [self._plan_row(i, room) for i in items], code)
+        self._say_room(reporter, room)
+        if short and not args.ignore_capacity:
+            return self._refused(reporter, items, room)
+        if short:
+            reporter.error('going on all the same (--ignore-capacity): '
+                           'Nova\'s scheduler decides where %d server(s) '
+                           'without room by the estimate go, if anywhere'
+                           % len(short))
         started = session.new(
             gateway, reporter, items, options,
-            args.state_file or jrn.default_path(),
-            {'servers': list(args.servers),
-             'servers_from': args.servers_from,
-             'source_hosts': list(options.source_hosts),
-             'aggregate': args.aggregate, 'project': args.project,
-             'status': args.status},
+            args.state_file or jrn.default_path(), selected,
             disable_reason=args.disable_reason,
-            disable_source=args.disable_source,
-            header=rolling_cmd.header(ropts) if ropts else None)
-        if ropts is not None:
-            reporter.info(rolling.order_text(ropts.hosts, items))
-            started = rolling.wrap(started, ropts, options, gateway,
-                                   reporter, room, check)
-        return self._run(started, reporter)
+            disable_source=args.disable_source)
+        return self._run(started, reporter, check)
 
     def _resume(self, gateway: gw.NovaGateway,
                 reporter: batch_progress.BatchProgress,
@@ -335,6 +410,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             except session.Contradiction as exc:
                 raise UsageError(str(exc))
             options.mode = options.mode or plan.COLD
+            check = self._host_check(args, options.source_hosts,
+                                     resumption.header.get('selection', {}))
             self._gates(gateway, options)
             resumption.check_cloud(gateway.endpoint())
             gateway.check_can_follow(resumption.projects())
@@ -342,14 +419,47 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             resumed = resumption.start(gateway, reporter, options)
             resumed = rolling_cmd.resumed(resumed, resumption, args,
                                           options, gateway, reporter,
-                                          self.app)
+                                          self._placement())
+            if isinstance(resumed, rolling.RollingBatch):
+                check = None  # each host is checked at its turn
         except BaseException:
             resumption.close()
             raise
-        return self._run(resumed, reporter)
+        return self._run(resumed, reporter, check)
+
+    def _rolling(self, gateway: gw.NovaGateway,
+                 reporter: batch_progress.BatchProgress,
+                 args: argparse.Namespace, options: batch.Options,
+                 items: ty.List[plan.PlanItem],
+                 selected: ty.Dict[str, ty.Any]) -> common.Report:
+        """A rolling run (v1/rolling.py): room per step, a check per host.
+
+        Not the whole plan's estimate nor the end-of-run check: the hosts
+        done take the next ones' servers, and each host is checked before
+        its command.
+        """
+        ropts = rolling_cmd.rolling_options(
+            args, options, rolling.order_hosts(options.source_hosts, items))
+        room, check = rolling_cmd.seams_for(self._placement(), gateway,
+                                            args.require_empty)
+        if args.dry_run:
+            return common.Report(
+                COLUMNS + rolling_cmd.MOVES, rolling_cmd.dry_run(
+                    reporter, gateway, ropts, items, room, self._plan_row),
+                exit_codes.SUCCESS)
+        started = session.new(
+            gateway, reporter, items, options,
+            args.state_file or jrn.default_path(), selected,
+            disable_reason=args.disable_reason,
+            header=rolling_cmd.header(ropts))
+        reporter.info(rolling.order_text(ropts.hosts, items))
+        return self._run(rolling.wrap(started, ropts, options, gateway,
+                                      reporter, room, check), reporter)
 
     def _run(self, started: session.Batch,
-             reporter: batch_progress.BatchProgress) -> common.Report:
+             reporter: batch_progress.BatchProgress,
+             check: ty.Optional[host_check.HostCheck] = None
+             ) -> common.Report:
         signals = {'count': 0}
 
         def on_signal(signum: int, frame: ty.Any) -> None:
@@ -369,14 +479,25 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         began = time.monotonic()
         try:
             completed = started.run()
+            entries = started.entries
+            reporter.close(entries, time.monotonic() - began)
+            fatal = started.runner.fatal
+            reports: ty.List[hostcheck.HostReport] = []
+            if check is not None and fatal is None:
+                # After the summary: the check's lines are the last ones.
+                # Its journal record goes in before the journal closes.
+                reports = check.run(
+                    started.runner.nova, reporter,
+                    hostcheck.notes_from_entries(entries),
+                    {e.server_id: e.server.name for e in entries},
+                    started.journal)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             started.close()
-        entries = started.entries
-        reporter.close(entries, time.monotonic() - began)
         code = batch_exit_code(entries, completed)
-        fatal = started.runner.fatal
+        if check is not None:
+            code = check.exit_code(code, reports)
         if isinstance(fatal, model.CredentialsExpired):
             reporter.error(
                 'credentials expired: %s. Nothing more was sent; what is in '
@@ -386,7 +507,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 'as needed.' % fatal)
             code = exit_codes.FAILURE
         elif fatal is not None:
-            reporter.error('following stopped: %s' % fatal)
+            reporter.error('following stopped: %s'
+                           % hints.annotate(str(fatal))[0])
             code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '
@@ -398,11 +520,69 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
     @staticmethod
-    def _plan_row(item: plan.PlanItem) -> tuple:
+    def _say_room(reporter: batch_progress.BatchProgress,
+                  room: capacity.Estimate) -> None:
+        """The plan's capacity line: a dry run's last line on stderr.
+
+        An error when it stops the run, so that --quiet shows it too.
+        """
+        if room.summary:
+            (reporter.error if room.without_room else reporter.info)(
+                room.summary)
+
+    def _placement(self) -> nova_api.Placement:
+        """Placement as the user's clouds.yaml and catalog reach it."""
+        found = host_check.placement_gateway(self.app)
+        if found is not None:
+            return found
+        # Older SDKs raise at attribute access when the service is not in
+        # the catalog (newer ones when it is used: the gateway says so).
+        try:
+            self.app.client_manager.sdk_connection.placement
+        except Exception as exc:  # noqa: B902
+            return _Unavailable('Placement is not in the service catalog: '
+                                '%s' % exc)
+        return _Unavailable('Placement is not in the service catalog')
+
+    @staticmethod
+    def _refused(reporter: batch_progress.BatchProgress,
+                 items: ty.List[plan.PlanItem],
+                 room: capacity.Estimate) -> common.Report:
+        """Not started: the plan does not fit. Nothing was changed."""
+        short = room.without_room
+        reporter.error(
+            'not started: %d of %d planned servers would not fit on the '
+            'other compute hosts by the estimate from Placement: %s. Nothing '
+            'was changed. Make room (or enable hosts), migrate fewer, or add '
+            '--ignore-capacity to go anyway and let Nova\'s scheduler '
+            'decide.' % (len(short), len(room.verdicts),
+                         ', '.join(room.names[s] for s in short)))
+        rows = []
+        for item in items:
+            s = item.server
+            if item.verdict == plan.SKIPPED:
+                result, message = model.Result.SKIPPED, item.reason
+            elif item.verdict == plan.ADOPT:
+                result = model.Result.NOT_STARTED
+                message = '%s; not followed: the plan does not fit' % (
+                    item.reason)
+            else:
+                result = model.Result.NOT_STARTED
+                message = 'not started: the plan does not fit; %s' % (
+                    room.message(s.id))
+            rows.append((s.id, s.name, s.project_id, s.host, None,
+                         item.mode.value if item.mode else None,
+                         result.value, 0, None, message))
+        return common.Report(COLUMNS, rows, exit_codes.FAILURE)
+
+    @staticmethod
+    def _plan_row(item: plan.PlanItem,
+                  room: ty.Optional[capacity.Estimate] = None) -> tuple:
         s = item.server
         result = model.Result.SKIPPED if item.verdict == plan.SKIPPED \
             else model.Result.PLANNED
-        message = item.reason if item.verdict != plan.PLANNED else ''
+        message = item.reason if item.verdict != plan.PLANNED else (
+            room.message(s.id) if room is not None else '')
         return (s.id, s.name, s.project_id, s.host, None,
                 item.mode.value if item.mode else None, result.value, 0,
                 None, message)
@@ -420,18 +600,33 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 entry.attempts, duration, entry.message)
 
 
+class _Unavailable:
+    """A Placement that cannot be reached: every read says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def provider(self, uuid: str) -> ty.Optional[model.Provider]:
+        raise model.PlacementUnavailable(self.reason)
+
+    def provider_allocations(self, uuid: str
+                             ) -> ty.Dict[str, ty.Dict[str, int]]:
+        raise model.PlacementUnavailable(self.reason)
+
+
 def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
     """The batch's exit code from its results.
 
     0 every server reached its goal (a deleted one needs none), 1 any
-    failed or was skipped, 3 none failed but some timed out.
+    failed or was skipped, 3 none failed but some timed out or were
+    aborted (as ``watch``: given up on, the server unharmed where it was).
     """
     if not completed:
         return exit_codes.INTERRUPTED
     results = {e.result for e in entries} - {model.Result.DELETED}
-    if results - {model.Result.MIGRATED, model.Result.CONFIRMED,
-                  model.Result.TIMEOUT}:
+    given_up = {model.Result.TIMEOUT, model.Result.ABORTED}
+    if results - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
         return exit_codes.FAILURE
-    if model.Result.TIMEOUT in results:
+    if results & given_up:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

@@ -23,12 +23,12 @@ import typing as ty
 import uuid
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import rolling
 from osc_migrate_plus.engine import rolling_seams as seams
 from osc_migrate_plus.engine import session
 from osc_migrate_plus import model
-from osc_migrate_plus import placement
 from osc_migrate_plus.v1 import common
 from osc_migrate_plus.v1 import exit_codes
 
@@ -89,15 +89,12 @@ def validate(args: argparse.Namespace) -> None:
                          'its turn: drop %s' % ', '.join(others))
 
 
-def seams_for(app: ty.Any, gateway: ty.Any
+def seams_for(placement: nova_api.Placement, gateway: ty.Any,
+              require_empty: bool = False
               ) -> ty.Tuple[seams.Room, seams.CheckHost]:
-    """SEAM: the capacity estimate and host check the run asks."""
-    try:
-        proxy = app.client_manager.sdk_connection.placement
-    except Exception:  # noqa: B902 - no Placement: no estimate
-        return seams.unknown_room, seams.servers_left(gateway)
-    return (seams.placement_room(gateway, placement.PlacementGateway(proxy)),
-            seams.servers_left(gateway))
+    """The capacity estimate and the host check the run asks."""
+    return (seams.capacity_room(gateway, placement),
+            seams.host_check(gateway, placement, require_empty))
 
 
 def rolling_options(args: argparse.Namespace, options: batch.Options,
@@ -152,8 +149,8 @@ def header(ropts: rolling.RollingOptions) -> ty.Dict[str, ty.Any]:
 
 def resumed(started: session.Batch, resumption: session.Resumption,
             args: argparse.Namespace, options: batch.Options,
-            gateway: ty.Any, reporter: batch.Reporter, app: ty.Any
-            ) -> session.Batch:
+            gateway: ty.Any, reporter: batch.Reporter,
+            placement: nova_api.Placement) -> session.Batch:
     """A resumed batch, as a rolling run if its journal is one."""
     records = resumption.state.rolling
     ropts = rolling.resumed_options(resumption.header, records)
@@ -172,7 +169,7 @@ def resumed(started: session.Batch, resumption: session.Resumption,
         for key, value in changes.items():
             setattr(ropts, key, value)
     ropts.timeout, ropts.interval = options.timeout, options.interval
-    room, check = seams_for(app, gateway)
+    room, check = seams_for(placement, gateway, args.require_empty)
     return rolling.wrap(started, ropts, options, gateway, reporter, room,
                         check, records)
 

@@ -256,14 +256,23 @@ class ExternalCloud(fixtures.Fixture):
         return {}
 
     def fail_migrations(self, hosts: ty.List[str],
-                        direction: str = 'to') -> dict:
+                        direction: str = 'to',
+                        reason: ty.Optional[str] = None) -> dict:
         raise HarnessOnly('failing migrations (fail_migrations)')
+
+    def stall_live(self, on: bool = True) -> dict:
+        if on:
+            raise HarnessOnly('live migrations that stall (stall_live)')
+        return {}
 
     def service_down(self, host: str) -> dict:
         raise HarnessOnly('a compute taken down (service_down)')
 
     def service_up(self, host: str) -> dict:
         raise HarnessOnly('a compute brought back (service_up)')
+
+    def set_resources(self, host: str, **sizes: ty.Any) -> dict:
+        raise HarnessOnly("a compute's sizes changed (set_resources)")
 
     def auto_confirm(self) -> dict:
         raise HarnessOnly("Nova's auto-confirm on demand")

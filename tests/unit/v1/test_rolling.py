@@ -45,8 +45,8 @@ class RollingCase(test_unkind_nova.UnkindNovaTestCase):
             'osc_migrate_plus.v1.rolling.seams_for', self._seams))
         self.out = os.path.join(self.tmp, 'ran.txt')
 
-    def _seams(self, app, gateway):
-        placement_room = seams.placement_room(
+    def _seams(self, placement_, gateway, require_empty=False):
+        placement_room = seams.capacity_room(
             gateway, placement.PlacementGateway(self.placement.proxy))
 
         def room(servers, hosts):
@@ -55,13 +55,15 @@ class RollingCase(test_unkind_nova.UnkindNovaTestCase):
             if self.answers is None:
                 return placement_room(servers, hosts)
             return self.answers.pop(0) if self.answers else None
-        servers_left = seams.servers_left(gateway)
+        servers_left = seams.host_check(
+            gateway, placement.PlacementGateway(self.placement.proxy),
+            require_empty)
 
-        def check(host):
+        def check(host, entries):
             if host == self.kill_in_check:
                 self.kill_in_check = None
                 raise test_unkind_nova.Kill()
-            return servers_left(host)
+            return servers_left(host, entries)
         return room, check
 
     def cloud(self, hosts=5, real_sleep=0.005, **kwargs):
@@ -137,7 +139,8 @@ class TestRollingRun(RollingCase):
             r['host'] for r in self.records('steer-disabled')))
         err = self.stderr()
         self.assertIn('host order, emptiest first', err)
-        self.assertIn('Host compute3: step 3, done, 3 moved off, empty', err)
+        self.assertIn('Host compute3: step 3, done, 3 moved off, empty (0 '
+                      'servers, 0 migrations, 0 allocations)', err)
 
     def test_moves_column_only_in_rolling_runs(self):
         fake = self.cloud(hosts=3)
@@ -325,8 +328,11 @@ class TestHostCommandFailure(RollingCase):
         self.assertEqual(1, rc)
         self.assertEqual(['compute2:1:3:0'], self.ran())
         self.assertIn('not empty after the drain, so no host command ran '
-                      'and it stays disabled: compute1: 1 server(s) left: '
-                      'broken (%s, ERROR)' % broken, self.stderr())
+                      'and it stays disabled: compute1: NOT empty: 1 server '
+                      '(broken: ERROR, skipped: server is in ERROR state)',
+                      self.stderr())
+        self.assertIn(broken, self.records('host-checked')[1]['line'] +
+                      json.dumps(rows))
         self.assertEqual('disabled', self.status('compute1')[0])
         self.assertEqual(0, len(fake.records(self.sids['compute3-0'])))
 
@@ -387,9 +393,9 @@ class TestEnableAfter(RollingCase):
         self.assertEqual(('disabled', 'bad DIMM'), self.status('compute1'))
         self.assertNotEqual('compute1', fake._servers[
             self.sids['compute1-0']]['host'])
-        self.assertIn('Host compute1: step 2, done, 2 moved off, empty, no '
-                      'server left, left disabled: it was disabled by hand '
-                      'before the run', self.stderr())
+        self.assertIn('Host compute1: step 2, done, 2 moved off, empty (0 '
+                      'servers, 0 migrations, 0 allocations), left disabled: '
+                      'it was disabled by hand before the run', self.stderr())
 
 
 class TestRollingResume(RollingCase):
