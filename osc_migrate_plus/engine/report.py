@@ -247,7 +247,8 @@ class _Server:
         """Phase ``phase`` from ``at`` on (None: out of the timeline)."""
         if at is None or phase == self.phase:
             return
-        if self.phase is not None and self.since is not None:
+        if self.phase is not None and self.since is not None and \
+                at > self.since:
             self.report.spans.append(Span(self.phase, self.since,
                                           max(at, self.since)))
         self.phase, self.since = phase, at

@@ -107,13 +107,13 @@ class ReportMigrations(common.VerdictCommand, command.Lister):
                 raise UsageError('--html: cannot write %s: %s'
                                  % (parsed_args.html, exc.strerror))
         self._say(parsed_args, rebuilt, code)
-        rows = [common.shell_safe(parsed_args, s.row())
-                for s in rebuilt.servers]
-        return common.Report(batch.COLUMNS, rows, code)
+        return common.Report(batch.COLUMNS,
+                             [s.row() for s in rebuilt.servers], code)
 
     def _say(self, args: argparse.Namespace, rebuilt: report.Report,
              code: int) -> None:
-        if getattr(getattr(self.app, "options", None), "verbose_level", 1) == 0:
+        options = getattr(self.app, 'options', None)
+        if getattr(options, 'verbose_level', 1) == 0:  # openstack -q
             return
         c = rebuilt.counts()
         parts = ['%d of %d servers migrated' % (c['done'], c['servers'])]
@@ -131,7 +131,7 @@ class ReportMigrations(common.VerdictCommand, command.Lister):
             self.app.stderr.write('wrote %s\n' % args.html)
 
     def _list(self) -> common.Report:
-        rows = []
+        rows: ty.List[tuple] = []
         for item in report.list_journals():
             r = item.report
             if r is None:

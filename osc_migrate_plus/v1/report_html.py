@@ -143,14 +143,14 @@ def _lane(scale: _Scale, server: report.ServerReport, y: int) -> str:
     name = server.name or server.id
     short = name if len(name) <= NAME_CHARS else \
         name[:NAME_CHARS - 1] + '\u2026'
+    result = server.result.value if server.result else ''
     out = ['<g class="lane" data-server="%s" data-result="%s">'
-           % (_e(server.id), _e(server.result.value if server.result
-                                 else ''))]
+           % (_e(server.id), _e(result))]
     out.append('<rect class="bg" x="0" y="%d" width="%d" height="%d" '
                'fill="transparent"/>' % (y, LABEL + WIDTH, LANE))
     out.append('<text x="4" y="%d">%s<title>%s (%s)%s</title></text>'
                % (y + LANE - 4, _e(short), _e(name), _e(server.id),
-                  _e(': %s' % server.result.value if server.result else '')))
+                  _e(': ' + result if result else '')))
     for span in server.spans:
         x1, x2 = scale.x(span.start), scale.x(span.end)
         out.append('<rect class="span %s" x="%s" y="%d" width="%s" '
@@ -194,8 +194,9 @@ def _host(scale: _Scale, host: str, servers: ty.List[report.ServerReport],
 def _in_flight(scale: _Scale, rebuilt: report.Report) -> str:
     series = rebuilt.in_flight()
     limit = (rebuilt.header.get('limits') or {}).get('max_parallel')
-    top = max([n for _, n in series] + [limit if isinstance(limit, int)
-                                         else 0, 1])
+    if not isinstance(limit, int):
+        limit = None
+    top = max([n for _, n in series] + [limit or 0, 1])
     height, chart = 120, 90
     base = AXIS + chart
 
@@ -215,7 +216,7 @@ def _in_flight(scale: _Scale, rebuilt: report.Report) -> str:
              '<polygon class="level" points="%s"><title>migrations in '
              'flight (peak %d)</title></polygon>'
              % (' '.join(points), max([n for _, n in series] + [0]))]
-    if isinstance(limit, int):
+    if limit:
         parts.append('<line class="limit" x1="%d" y1="%s" x2="%d" y2="%s">'
                      '<title>--max-parallel %d</title></line>'
                      % (LABEL, y(limit), LABEL + WIDTH, y(limit), limit))
