@@ -228,7 +228,6 @@ class _Server:
         self.state = jrn.ServerState(jrn.PLANNED, plan=plan)
         self.report = ServerReport(sid)
         self.facts: dict = {}       # of its last verdict or interruption
-        self.interrupted = False    # in flight when its run was stopped
         self.phase: ty.Optional[str] = None
         self.since: ty.Optional[datetime.datetime] = None
         if plan is not None:
@@ -264,8 +263,6 @@ class _Server:
         name = record.get('event')
         before = self.state.state
         self.state = jrn.apply(self.state, record)
-        if name in _IN_FLIGHT or name in ('migration', 'not-taken'):
-            self.interrupted = False
         if name == 'submitting':
             if record.get('mode') and not self.report.mode:
                 self.report.mode = record['mode']
@@ -291,7 +288,6 @@ class _Server:
         elif name == 'verdict':
             self._verdict(record, at)
         elif name == 'interrupted':
-            self.interrupted = True
             self.facts = record
             self.enter(None, at)
             self.mark(at, R.INTERRUPTED.value, INTERRUPTED_MESSAGE)
@@ -356,7 +352,7 @@ class _Server:
                 r.result, r.message = R.NOT_STARTED, NOT_SUBMITTED_MESSAGE
         else:
             r.standing = 'inflight'
-            if not running or self.interrupted:
+            if not running:
                 r.result, r.message = R.INTERRUPTED, INTERRUPTED_MESSAGE
         return r
 

@@ -129,8 +129,10 @@ def _axis(scale: _Scale, height: float, runs: ty.List[report.Run]) -> str:
     parts = []
     for x, label in scale.ticks():
         parts.append('<line class="tick" x1="%s" y1="%d" x2="%s" y2="%s"/>'
-                     '<text x="%s" y="14">%s</text>'
-                     % (x, AXIS - 4, x, height, x + 2, _e(label)))
+                     % (x, AXIS - 4, x, height))
+        if x <= LABEL + WIDTH - 60:  # no label cut at the right edge
+            parts.append('<text x="%s" y="14">%s</text>' % (x + 2,
+                                                             _e(label)))
     for number, run in enumerate(runs[1:], 2):
         x = scale.x(run.started)
         parts.append('<line class="run" x1="%s" y1="0" x2="%s" y2="%s">'
@@ -245,9 +247,10 @@ def _facts(rebuilt: report.Report, code: int) -> str:
         ('Target host', options.get('host') or '(the scheduler chose)'),
         ('Confirm', 'yes' if options.get('confirm') else 'no'),
         ('Verify command', options.get('verify_command') or ''),
+        # 0 is "no limit" for each of them.
         ('Limits', ', '.join('%s %s' % ('--' + k.replace('_', '-'), v)
                              for k, v in sorted(limits.items())
-                             if v is not None)),
+                             if v) or 'none'),
         ('Source disabled', header.get('disable_source') or 'no'),
         ('Exit code', '%d' % code if rebuilt.state != report.RUNNING
          else '(not yet)'),

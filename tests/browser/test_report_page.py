@@ -139,7 +139,7 @@ class TestReportPageInBrowser(base.MiniCloudTestCase):
         self.assertIn(HOSTILE, ''.join(dom.text))
 
         shot = os.path.join(work, 'report-timeline.png')
-        taken = chromium('--screenshot=' + shot, '--window-size=1400,2000',
+        taken = chromium('--screenshot=' + shot, '--window-size=1400,1600',
                          'file://' + page)
         self.assertEqual(0, taken.returncode, taken.stderr[-2000:])
         self.assertGreater(os.path.getsize(shot), 10000)

@@ -216,6 +216,29 @@ class TestJournals(testtools.TestCase):
         self.assertEqual(jrn.SUBMITTED, jrn.reopened(
             jrn.replay(self.path).servers['a']))
 
+    def test_interrupted_then_resumed_and_still_running(self):
+        j = self.journal
+        j.write({'type': 'plan', 'servers': [plan_item('a'), plan_item('b')]})
+        j.event('a', 'submitting', baseline_id=0, attempt=1)
+        j.event('a', 'submit-unanswered', message='reset')
+        j.event('a', 'interrupted', migration_id=None)
+        j.write({'type': 'interrupted'})
+        j.close()
+        stopped = report.build(self.path)
+        self.assertEqual((report.INTERRUPTED, 'interrupted'),
+                         (stopped.state, stopped.runs[-1].how))
+        self.assertEqual([R.INTERRUPTED, R.NOT_STARTED],
+                         [s.result for s in stopped.servers])
+        # The resume looks for a's lost request (nothing journaled yet).
+        j = jrn.Journal.reopen(self.path)
+        self.addCleanup(j.close)
+        j.write({'type': 'resumed'})
+        running = report.build(self.path)
+        self.assertEqual(report.RUNNING, running.state)
+        self.assertEqual([(None, 'inflight'), (None, 'queued')],
+                         [(s.result, s.standing) for s in running.servers])
+        self.assertEqual(2, len(running.runs))
+
     def test_skipped_in_the_plan(self):
         self.journal.write({'type': 'plan', 'servers': [
             plan_item('a', verdict='skipped', reason='server is ERROR')]})
