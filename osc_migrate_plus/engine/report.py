@@ -247,9 +247,8 @@ class _Server:
         if at is None or phase == self.phase:
             return
         if self.phase is not None and self.since is not None and \
-                at > self.since:
-            self.report.spans.append(Span(self.phase, self.since,
-                                          max(at, self.since)))
+                at > self.since:  # (a zero-length phase is not drawn)
+            self.report.spans.append(Span(self.phase, self.since, at))
         self.phase, self.since = phase, at
 
     def mark(self, at: ty.Optional[datetime.datetime], what: str,

@@ -131,8 +131,8 @@ def _axis(scale: _Scale, height: float, runs: ty.List[report.Run]) -> str:
         parts.append('<line class="tick" x1="%s" y1="%d" x2="%s" y2="%s"/>'
                      % (x, AXIS - 4, x, height))
         if x <= LABEL + WIDTH - 60:  # no label cut at the right edge
-            parts.append('<text x="%s" y="14">%s</text>' % (x + 2,
-                                                             _e(label)))
+            parts.append('<text x="%s" y="14">%s</text>'
+                         % (x + 2, _e(label)))
     for number, run in enumerate(runs[1:], 2):
         x = scale.x(run.started)
         parts.append('<line class="run" x1="%s" y1="0" x2="%s" y2="%s">'
