@@ -452,6 +452,28 @@ class NovaGateway:
     def compute_hosts(self) -> ty.List[str]:
         return sorted({s['host'] for s in self.compute_services()})
 
+    def hypervisors(self) -> ty.List[model.Hypervisor]:
+        """Every compute node with its service's state (admin, 2.53+).
+
+        A node's ID is its resource provider's UUID in Placement: this is
+        how a host's provider is found, whatever its name there.
+        """
+        found = []
+        for doc in self._pages('/os-hypervisors/detail', 'hypervisors', {}):
+            service = doc.get('service') or {}
+            found.append(model.Hypervisor(
+                uuid=str(doc['id']),
+                name=doc.get('hypervisor_hostname') or '',
+                host=service.get('host'),
+                enabled=doc.get('status') == 'enabled',
+                up=doc.get('state') == 'up',
+                disabled_reason=service.get('disabled_reason')))
+        return found
+
+    def aggregates(self) -> ty.List[dict]:
+        """Host aggregates with their hosts (admin)."""
+        return self._get('/os-aggregates')['aggregates']
+
     def _pages(self, url: str, key: str, params: dict) -> ty.List[dict]:
         """All items of a paginated list: one request per page."""
         items: ty.List[dict] = []
@@ -569,6 +591,15 @@ class NovaGateway:
     def abort(self, server_id: str, migration_id: int) -> None:
         self._call('DELETE', '/servers/%s/migrations/%s' % (
             server_id, migration_id))
+
+    def force_complete(self, server_id: str, migration_id: int) -> None:
+        """Force a running live migration to complete (2.22).
+
+        Sent once, as every write: if its answer is lost, the engine does
+        not send it again.
+        """
+        self._call('POST', '/servers/%s/migrations/%s/action' % (
+            server_id, migration_id), body={'force_complete': None})
 
     def _action(self, server_id: str, body: dict) -> None:
         self._call('POST', '/servers/%s/action' % server_id, body=body)

@@ -104,6 +104,51 @@ class Migration:
         return Kind.LIVE if self.type == 'live-migration' else Kind.COLD
 
 
+@dataclasses.dataclass(frozen=True)
+class Hypervisor:
+    """A compute node: its host's service, and its resource provider.
+
+    ``uuid`` is the compute node's, which is its resource provider's in
+    Placement (compute API 2.53+).
+    """
+
+    uuid: str
+    name: str              # hypervisor_hostname: the provider's name
+    host: ty.Optional[str]  # its compute service's host
+    enabled: bool
+    up: bool
+    disabled_reason: ty.Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    total: int
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+    min_unit: int = 1
+    max_unit: ty.Optional[int] = None
+    step_size: int = 1
+
+    @property
+    def capacity(self) -> int:
+        """What Placement lets consumers use: (total - reserved) x ratio."""
+        return int((self.total - self.reserved) * self.allocation_ratio)
+
+
+@dataclasses.dataclass(frozen=True)
+class Provider:
+    """A resource provider: its inventory and what is used of it."""
+
+    uuid: str
+    name: str
+    inventories: ty.Dict[str, Inventory]
+    usages: ty.Dict[str, int]
+
+    def free(self) -> ty.Dict[str, int]:
+        return {rc: inv.capacity - self.usages.get(rc, 0)
+                for rc, inv in self.inventories.items()}
+
+
 def nova_time(text: ty.Optional[str]) -> ty.Optional[datetime.datetime]:
     """One of Nova's timestamps (UTC, with or without its zone)."""
     if not text:
@@ -161,4 +206,14 @@ class CredentialsExpired(Exception):
     no per-server handler may take it; the whole run stops, resumable.
     Keystone-issued credentials (password, application credential) are
     renewed by keystoneauth before this is raised; a fixed token is not.
+    """
+
+
+class PlacementUnavailable(Exception):
+    """Placement cannot be read.
+
+    Not in the catalog, unreachable, or its policy refuses this user (admin
+    only by default). Not a ``NovaError``: what needs Placement (a capacity
+    estimate, a check for leaked allocations) says so and the run goes on
+    without it.
     """

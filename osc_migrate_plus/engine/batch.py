@@ -16,10 +16,12 @@ Each interval costs the same few requests however many migrations are in
 flight: migration records changed since the last poll, and servers changed
 since the last poll (both bulk reads, their window on Nova's clock), plus
 the submissions and confirms themselves. A server the bulk reads have not
-mentioned for a while is read directly once. Every server is judged by the
-same step as ``watch`` (``step.Stepper``). Every step is journaled before or
-as it happens, so an interrupted batch can be resumed without ever
-submitting a server twice.
+mentioned for a while is read directly once. With ``--on-stall`` other than
+``wait``, each live migration in status ``running`` costs one more read per
+poll: its progress, which the bulk read does not carry. Every server is
+judged by the same step as ``watch`` (``step.Stepper``). Every step is
+journaled before or as it happens, so an interrupted batch can be resumed
+without ever submitting a server twice.
 """
 
 import dataclasses
@@ -29,9 +31,11 @@ import random
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
+from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
 from osc_migrate_plus import model
 
@@ -44,14 +48,16 @@ SINCE_OVERLAP = datetime.timedelta(seconds=5)
 STALE_AFTER = 60.0
 # Events of the step that the journal keeps (the rest is for the eye).
 JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
-             'abort-sent', 'verify-started', 'verified')
+             'abort-sent', 'verify-started', 'verified', 'stalled',
+             'force-complete-sent', 'force-complete-refused',
+             'abort-refused')
 
 
 @dataclasses.dataclass
 class Options:
     mode: str = plan.COLD
     host: ty.Optional[str] = None
-    source_host: ty.Optional[str] = None  # the selection's, if any
+    source_hosts: ty.Tuple[str, ...] = ()  # the selection's, if any
     block_migration: ty.Optional[bool] = None
     confirm: bool = False
     verify_command: ty.Optional[str] = None
@@ -62,6 +68,9 @@ class Options:
     interval: float = 2.0
     retries: int = 3
     max_failures: int = 0  # 0: no limit
+    # What to do with a live migration that stalled (cold ones: nothing).
+    on_stall: str = stall.Policy.WAIT.value
+    stall_after: float = stall.DEFAULT_STALL_AFTER
 
 
 class State(str, enum.Enum):
@@ -84,8 +93,12 @@ class Entry:
     finished: ty.Optional[float] = None
     result: ty.Optional[model.Result] = None
     message: str = ''
+    # What to do about a failure whose cause Nova named: its text ends
+    # ``message``; the reporter shows each one once (by key) on stderr.
+    hint: ty.Optional[hints.Hint] = None
     last_news: float = 0.0    # when Nova last told us about it
     last_direct: float = -1.0  # when we last read it directly
+    last_progress: float = -1.0  # when we last read its live progress
 
     @property
     def server_id(self) -> str:
@@ -168,7 +181,9 @@ class Runner:
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.stepper = step.Stepper(nova, self, timeout=options.timeout,
-                                    verify_command=options.verify_command)
+                                    verify_command=options.verify_command,
+                                    on_stall=stall.Policy(options.on_stall),
+                                    stall_after=options.stall_after)
         self.stop_requested = False
         self.failures = 0
         # An error of Nova's that ended following (a 403 on the bulk read).
@@ -389,7 +404,7 @@ class Runner:
                         'not %s' % (latest.host, planned.host))
             return False
         item = plan.preflight(latest, self.options.mode,
-                              self.options.source_host, self.options.host)
+                              self.options.source_hosts, self.options.host)
         if item.verdict == plan.SKIPPED:
             entry.item = dataclasses.replace(entry.item, mode=None)
             entry.follow.kind = None
@@ -490,7 +505,8 @@ class Runner:
     def adopt(self, entry: Entry, migration_id: ty.Optional[int] = None,
               baseline_id: ty.Optional[int] = None,
               uncertain: bool = False,
-              lost_at: ty.Optional[str] = None) -> None:
+              lost_at: ty.Optional[str] = None,
+              stall_done: ty.Optional[ty.Dict[str, ty.Any]] = None) -> None:
         """Follow a migration already under way; never submit another.
 
         Resumed servers come with what the journal knows (the migration,
@@ -499,8 +515,15 @@ class Runner:
         exist yet, any record there now is older. One direct read each
         seeds the server and its records: a bulk read only tells what
         changes from now on, and the migration may have ended long ago.
+        ``stall_done``: what the journal says was done of a stall (never
+        done again).
         """
         f = entry.follow
+        if stall_done:
+            f.stall_action = stall_done.get('action')
+            f.stall_note = stall_done.get('note') or ''
+            f.stall_refused = stall_done.get('refused') or ''
+            f.abort_sent = bool(stall_done.get('abort_sent'))
         self._entries[entry.server_id] = entry
         try:
             server = self.nova.get_server(entry.server_id)
@@ -583,13 +606,28 @@ class Runner:
             mine = by_server.get(entry.server_id, [])
             if server is not None or mine:
                 entry.last_news = now
-            observation = step.Observation(server, mine)
+            observation = step.Observation(
+                server, mine, progress=self._progress(entry, mine, now))
             due = entry.follow.evidence_due()
             if (due is not None and entry.last_direct < due <= now) or \
                     entry.follow.look_again or \
                     now - entry.last_news >= STALE_AFTER:
                 observation = self._read_directly(entry, observation)
             self._step(entry, observation)
+
+    def _progress(self, entry: Entry, records: ty.List[model.Migration],
+                  now: float) -> ty.Optional[dict]:
+        """A running live migration's progress, for --on-stall.
+
+        The bulk read does not carry it: one read per such migration, at
+        most once per interval, and none with --on-stall wait.
+        """
+        target = self.stepper.progress_target(entry.follow, records)
+        if target is None or \
+                now - entry.last_progress < self.options.interval * 0.5:
+            return None
+        entry.last_progress = now
+        return self.nova.live_progress(entry.server_id, target.id)
 
     def _read_directly(self, entry: Entry,
                        bulk: step.Observation) -> step.Observation:
@@ -605,7 +643,8 @@ class Runner:
             self.reporter.event(entry, 'could not read it: %s' % exc)
             return bulk
         self._saw([server], records)
-        return step.Observation(server, records, fresh=True)
+        return step.Observation(server, records, fresh=True,
+                                progress=bulk.progress)
 
     def _step(self, entry: Entry, observation: step.Observation) -> None:
         if entry.state != State.INFLIGHT:
@@ -644,10 +683,18 @@ class Runner:
 
     def finish(self, entry: Entry, result: model.Result,
                message: str) -> None:
-        """Give ``entry`` its result, journaled."""
+        """Give ``entry`` its result, journaled.
+
+        A failure's message gets the hint for the cause Nova named, if
+        known; the event for the eye leaves it out (the reporter shows each
+        hint once, from ``entry.hint``).
+        """
         entry.follow.stop()
         entry.state = State.DONE
         entry.result = result
+        said = message
+        if result == R.FAILED:
+            message, entry.hint = hints.annotate(message)
         entry.message = message
         entry.finished = self.clock()
         if result in (R.FAILED, R.REVERTED):
@@ -658,7 +705,7 @@ class Runner:
                            **report_facts(entry))
         if message or result.value != entry.follow.phase:
             self.reporter.event(entry, '%s%s' % (
-                result.value, ': ' + message if message else ''))
+                result.value, ': ' + said if said else ''))
 
     def _interrupt(self, entries: ty.List[Entry],
                    why: str = 'interrupted: the migration goes on in Nova; '

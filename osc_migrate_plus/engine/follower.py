@@ -12,17 +12,20 @@
 
 """``watch``'s driver: one server, observed by per-server reads.
 
-Each interval it reads the server and its migration record (two requests)
-and hands them to the step (``step.Stepper``), which decides. It also starts
-the migration for ``watch --start`` and tells a reporter what changed. It
-never prints.
+Each interval it reads the server and its migration record (two requests),
+and a running live migration's progress when stall handling or the display
+needs it (a third), and hands them to the step (``step.Stepper``), which
+decides. It also starts the migration for ``watch --start`` and tells a
+reporter what changed. It never prints.
 """
 
 import dataclasses
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
 from osc_migrate_plus import model
 
@@ -49,6 +52,9 @@ class Outcome:
     migration: ty.Optional[model.Migration]
     message: str = ''
     elapsed: float = 0.0
+    # What to do about a failure whose cause Nova named (its text ends
+    # ``message``).
+    hint: ty.Optional[hints.Hint] = None
 
 
 class Follower:
@@ -56,15 +62,18 @@ class Follower:
                  interval: float = 2.0, timeout: float = 3600.0,
                  abort_on_timeout: bool = False,
                  clock: ty.Optional[ty.Callable[[], float]] = None,
-                 sleep: ty.Optional[ty.Callable[[float], None]] = None
-                 ) -> None:
+                 sleep: ty.Optional[ty.Callable[[float], None]] = None,
+                 on_stall: stall.Policy = stall.Policy.WAIT,
+                 stall_after: float = stall.DEFAULT_STALL_AFTER) -> None:
         self.nova = nova
         self.reporter = reporter
         self.interval = interval
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.stepper = step.Stepper(nova, self, timeout=timeout,
-                                    abort_on_timeout=abort_on_timeout)
+                                    abort_on_timeout=abort_on_timeout,
+                                    on_stall=on_stall,
+                                    stall_after=stall_after)
         self.started: ty.Optional[float] = None
 
     # -- step.Listener -------------------------------------------------------
@@ -120,14 +129,18 @@ class Follower:
             found = self.stepper.step(f, observation, self.clock())
             if f.server is not None:
                 self.reporter.tick(f.server, f.migration, f.phase,
-                                   self.elapsed(), self._progress(f))
+                                   self.elapsed(), self._shown(f, observation))
             if found is not None:
                 return self.outcome(found.result, f, found.message)
             if f.sent == sent:  # after a confirm, look again at once
                 self.sleep(self.interval)
 
     def _observe(self, f: step.Follow) -> step.Observation:
-        """The server and its migration record: two requests."""
+        """The server and its migration record: two requests.
+
+        A third, the progress of a running live migration, when stall
+        handling or the live display wants it.
+        """
         try:
             server = self.nova.get_server(f.server_id)
         except model.NotFound:
@@ -138,15 +151,24 @@ class Follower:
         else:
             # Pinned (possibly an older one the user named).
             records = self.nova.migrations(f.server_id)
-        return step.Observation(server, records, fresh=True)
+        progress = None
+        target = self.stepper.progress_target(
+            f, records, display=self.reporter.wants_live_progress)
+        if target is not None:
+            progress = self.nova.live_progress(f.server_id, target.id)
+        return step.Observation(server, records, fresh=True,
+                                progress=progress)
 
-    def _progress(self, f: step.Follow) -> ty.Optional[dict]:
-        migration = f.migration
-        if (migration is None or migration.kind != model.Kind.LIVE
+    def _shown(self, f: step.Follow,
+               observation: step.Observation) -> ty.Optional[dict]:
+        """The progress to display: this look's, of the one followed."""
+        migration, progress = f.migration, observation.progress
+        if (migration is None or progress is None
                 or migration.status != 'running'
-                or not self.reporter.wants_live_progress):
+                or not self.reporter.wants_live_progress
+                or progress.get('id', migration.id) != migration.id):
             return None
-        return self.nova.live_progress(f.server_id, migration.id)
+        return dict(progress)
 
     def elapsed(self) -> float:
         return self.clock() - self.started if self.started is not None \
@@ -158,4 +180,8 @@ class Follower:
         f.stop()
         server = f.server or model.Server(f.server_id, '', '', None,
                                           f.source)
-        return Outcome(result, server, f.migration, message, self.elapsed())
+        hint = None
+        if result == model.Result.FAILED:
+            message, hint = hints.annotate(message)
+        return Outcome(result, server, f.migration, message, self.elapsed(),
+                       hint)

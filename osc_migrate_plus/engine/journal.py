@@ -216,6 +216,9 @@ class ServerState(ty.NamedTuple):
     before: ty.Optional[str] = None  # the state its verdict came in
     # Nova's time when a request of ours went out without a clean answer.
     lost_at: ty.Optional[str] = None
+    # What was done of a stalled live migration (force-complete-sent,
+    # abort-sent ...): never done again by a resume.
+    stall: ty.Optional[ty.Dict[str, ty.Any]] = None
 
 
 def _whole(data: bytes) -> bool:
@@ -342,6 +345,8 @@ def apply(current: ServerState, record: dict) -> ServerState:
     if event == 'migration':
         return current._replace(state=SUBMITTED,
                                 migration_id=record.get('migration_id'))
+    if event in STALL_EVENTS:
+        return current._replace(stall=_stall(current.stall, record))
     if event == 'verdict':
         result = record.get('result')
         return current._replace(
@@ -349,6 +354,32 @@ def apply(current: ServerState, record: dict) -> ServerState:
             migration_id=record.get('migration_id') or current.migration_id,
             before=current.state)
     return current
+
+
+# Events of a stalled live migration, and of an abort (a stall's or the
+# deadline's): a resume never sends one again, and knows why it ended.
+STALL_EVENTS = ('stalled', 'force-complete-sent', 'force-complete-refused',
+                'abort-sent', 'abort-refused')
+
+
+def _stall(current: ty.Optional[ty.Dict[str, ty.Any]],
+           record: dict) -> ty.Dict[str, ty.Any]:
+    done = dict(current or {})
+    event = record.get('event')
+    if record.get('note'):
+        done['note'] = record['note']
+    if event == 'force-complete-sent':
+        done['action'] = 'force-complete'
+    elif event == 'abort-sent':
+        done['abort_sent'] = True
+        if record.get('why') == 'stall':
+            done['action'] = 'abort'
+    elif event in ('force-complete-refused', 'abort-refused'):
+        done['refused'] = '%s refused: %s' % (
+            event.split('-refused')[0], record.get('message', ''))
+        if event == 'abort-refused':
+            done['abort_sent'] = False
+    return done
 
 
 def binding_differences(recorded: dict, given: dict) -> ty.List[str]:

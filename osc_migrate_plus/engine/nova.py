@@ -70,6 +70,10 @@ class Nova(ty.Protocol):
 
     def compute_hosts(self) -> ty.List[str]: ...
 
+    def aggregates(self) -> ty.List[dict]: ...
+
+    def hypervisors(self) -> ty.List[model.Hypervisor]: ...
+
     # -- writes -------------------------------------------------------------
     def start_migration(self, server_id: str, live: bool,
                         host: ty.Optional[str] = None,
@@ -82,4 +86,20 @@ class Nova(ty.Protocol):
 
     def abort(self, server_id: str, migration_id: int) -> None: ...
 
+    def force_complete(self, server_id: str,
+                       migration_id: int) -> None: ...
+
     def disable_service(self, service_id: str, reason: str) -> None: ...
+
+
+class Placement(ty.Protocol):
+    """What the engine reads of Placement (``placement.PlacementGateway``).
+
+    Each raises ``model.PlacementUnavailable`` when Placement cannot be
+    read (not in the catalog, unreachable, refused by its policy).
+    """
+
+    def provider(self, uuid: str) -> ty.Optional[model.Provider]: ...
+
+    def provider_allocations(self, uuid: str
+                             ) -> ty.Dict[str, ty.Dict[str, int]]: ...

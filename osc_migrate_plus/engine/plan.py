@@ -73,12 +73,12 @@ def choose_mode(requested: str, status: str) -> ty.Optional[model.Kind]:
 
 
 def preflight(server: model.Server, requested_mode: str,
-              source_host: ty.Optional[str] = None,
+              source_hosts: ty.Sequence[str] = (),
               target_host: ty.Optional[str] = None) -> PlanItem:
     """A server's disposition.
 
     A host hidden by policy is not "no host": such a server is planned, and
-    ``source_host`` is checked only where the host is visible (the caller
+    ``source_hosts`` are checked only where the host is visible (the caller
     vouches for servers Nova listed by host).
     """
     if requested_mode not in MODES:
@@ -89,11 +89,11 @@ def preflight(server: model.Server, requested_mode: str,
             not server.host and not server.host_hidden):
         return PlanItem(server, None, SKIPPED,
                         'server is %s and on no host' % server.status)
-    if source_host is not None and server.host is not None and \
-            server.host != source_host:
-        return PlanItem(server, None, SKIPPED,
-                        'not on source host %s (on %s)' % (source_host,
-                                                           server.host))
+    if source_hosts and server.host is not None and \
+            server.host not in source_hosts:
+        return PlanItem(server, None, SKIPPED, 'not on %s %s (on %s)' % (
+            'source host' if len(source_hosts) == 1 else 'the source hosts',
+            ', '.join(source_hosts), server.host))
     if (server.status == 'VERIFY_RESIZE'
             or server.task_state in model.MIGRATING_TASK_STATES):
         # Already migrating: follow that one, never submit a second.

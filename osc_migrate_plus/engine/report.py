@@ -52,6 +52,10 @@ _NOVA_PHASES = {'verify_resize': VERIFY_RESIZE, 'confirming': CONFIRMING,
                 'reverting': REVERTING}
 _EVENT_PHASES = {'verify-started': VERIFYING, 'verified': VERIFY_RESIZE,
                  'confirm-sent': CONFIRMING, 'revert-sent': REVERTING}
+# A live migration that stalled, and what was done about it (see
+# ``--on-stall``): marked on its lane.
+_STALL_EVENTS = ('stalled', 'force-complete-sent', 'force-complete-refused',
+                 'abort-refused')
 # Events that put a server in flight (again).
 _IN_FLIGHT = ('submitting', 'submitted', 'adopted', 'taken',
               'submit-unanswered')
@@ -203,7 +207,14 @@ def _busy(spans: ty.List[Span]
 def selection_text(selection: dict) -> str:
     """The selection as the options that made it."""
     parts = []
-    for key in ('source_host', 'project', 'status', 'servers_from'):
+    if selection.get('aggregate'):
+        parts.append('--aggregate %s' % selection['aggregate'])
+    else:
+        # Journals before several hosts recorded the one source_host.
+        hosts = selection.get('source_hosts') or [
+            selection.get('source_host')]
+        parts += ['--source-host %s' % h for h in hosts if h]
+    for key in ('project', 'status', 'servers_from'):
         if selection.get(key):
             parts.append('--%s %s' % (key.replace('_', '-'),
                                       selection[key]))
@@ -284,6 +295,9 @@ class _Server:
             self.enter(_EVENT_PHASES[name], at)
         elif name == 'abort-sent':
             self.mark(at, 'abort-sent', 'deadline reached: abort sent')
+        elif name in _STALL_EVENTS:
+            self.mark(at, str(name), str(record.get('note')
+                                         or record.get('message') or ''))
         elif name == 'verdict':
             self._verdict(record, at)
         elif name == 'interrupted':

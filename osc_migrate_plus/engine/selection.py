@@ -30,7 +30,7 @@ from osc_migrate_plus import model
 @dataclasses.dataclass(frozen=True)
 class Selection:
     names: ty.List[str]
-    source_host: ty.Optional[str] = None
+    source_hosts: ty.Tuple[str, ...] = ()
     project: ty.Optional[str] = None
     status: ty.Optional[str] = None
     mode: str = plan.COLD
@@ -66,35 +66,71 @@ def check_hosts(nova: nova_api.Nova,
                                                  ', '.join(hosts)))
 
 
+def aggregate_hosts(nova: nova_api.Nova, name: str) -> ty.Tuple[str, ...]:
+    """The compute hosts of the host aggregate ``name`` (admin)."""
+    try:
+        aggregates = nova.aggregates()
+    except model.NovaError as exc:
+        if exc.status != 403:
+            raise
+        raise model.NovaError('--aggregate %s: Nova does not let you list '
+                              'host aggregates (%s): it needs admin. Nothing '
+                              'was changed.' % (name, exc), exc.status)
+    found = [a for a in aggregates if a.get('name') == name]
+    if not found:
+        raise model.NovaError('--aggregate %s: no such host aggregate; '
+                              'aggregates: %s' % (name, ', '.join(sorted(
+                                  a.get('name') or '?' for a in aggregates))
+                                  or 'none'))
+    hosts = tuple(sorted(found[0].get('hosts') or ()))
+    if not hosts:
+        raise model.NovaError('--aggregate %s: the aggregate has no hosts'
+                              % name)
+    return hosts
+
+
+def _hosts_text(hosts: ty.Sequence[str]) -> str:
+    return ', '.join(hosts)
+
+
 def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
     """The selected servers, each once, in the order given or listed."""
-    check_hosts(nova, [('--source-host', sel.source_host),
-                       ('--host', sel.target_host)])
+    check_hosts(nova, [('--source-host', h) for h in sel.source_hosts]
+                + [('--host', sel.target_host)])
+    if sel.target_host and sel.target_host in sel.source_hosts:
+        raise model.NovaError('--host %s is also a source host: a server '
+                              'cannot be moved to the host it is drained '
+                              'from' % sel.target_host)
     servers: ty.Dict[str, model.Server] = {}
     if sel.names:
         for name in sel.names:
             server = nova.find_server(name)
             servers.setdefault(server.id, server)
-    else:
-        listed = nova.list_servers(host=sel.source_host,
-                                   project=sel.project, status=sel.status)
+        return list(servers.values())
+    for host in sel.source_hosts or (None,):
+        listed = nova.list_servers(host=host, project=sel.project,
+                                   status=sel.status)
         hidden = [s for s in listed if s.host_hidden]
-        if hidden and sel.source_host:
+        if hidden and host:
             _check_host_filter(nova, sel)
-        if sel.source_host and not nova.lists_all_projects:
-            raise model.NovaError(
-                '--source-host %s: Nova lists you only the servers of your '
-                'own project (it refused all_tenants), so a drain of %s '
-                'would leave every other project\'s servers there; it needs '
-                'admin. Nothing was changed.' % (sel.source_host,
-                                                 sel.source_host))
+        if host and not nova.lists_all_projects:
+            _refuse_own_project(sel)
         _check_project_filter(listed, sel)
         for server in listed:
-            if server.host_hidden and sel.source_host:
+            if server.host_hidden and host:
                 # Nova listed it by host, so that is where it is.
-                server = dataclasses.replace(server, host=sel.source_host)
+                server = dataclasses.replace(server, host=host)
             servers.setdefault(server.id, server)
     return list(servers.values())
+
+
+def _refuse_own_project(sel: Selection) -> None:
+    hosts = _hosts_text(sel.source_hosts)
+    raise model.NovaError(
+        '--source-host %s: Nova lists you only the servers of your own '
+        'project (it refused all_tenants), so a drain of %s would leave '
+        'every other project\'s servers there; it needs admin. Nothing was '
+        'changed.' % (hosts, hosts))
 
 
 def _check_host_filter(nova: nova_api.Nova, sel: Selection) -> None:
@@ -114,7 +150,8 @@ def _check_host_filter(nova: nova_api.Nova, sel: Selection) -> None:
             'ignores the host filter for you (policy '
             'os_compute_api:servers:allow_all_filters), so the servers of '
             '%s cannot be told from the others. Name the servers instead; '
-            'nothing was changed.' % (sel.source_host, sel.source_host))
+            'nothing was changed.' % (_hosts_text(sel.source_hosts),
+                                      _hosts_text(sel.source_hosts)))
 
 
 def _check_project_filter(listed: ty.List[model.Server],
@@ -150,12 +187,14 @@ def plan_items(servers: ty.List[model.Server],
             items.append(plan.PlanItem(server, None, plan.SKIPPED,
                                        'status is %s, not %s' % (
                                            server.status, wanted_status)))
-        elif sel.source_host and server.host is None and server.host_hidden:
+        elif sel.source_hosts and server.host is None and \
+                server.host_hidden:
             items.append(plan.PlanItem(
                 server, None, plan.SKIPPED, 'its host is hidden by policy: '
-                'cannot tell whether it is on %s' % sel.source_host))
+                'cannot tell whether it is on %s'
+                % _hosts_text(sel.source_hosts)))
         else:
-            items.append(plan.preflight(server, sel.mode, sel.source_host,
+            items.append(plan.preflight(server, sel.mode, sel.source_hosts,
                                         sel.target_host))
     return items
 

@@ -37,9 +37,9 @@ BINDING = ('mode', 'host', 'block_migration', 'confirm', 'verify_command')
 # Limits the journal records; a resumed batch keeps them unless they are
 # given again, except --timeout: how long to wait is each run's own.
 LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination', 'timeout',
-          'max_failures')
+          'max_failures', 'on_stall', 'stall_after')
 KEPT_LIMITS = ('max_parallel', 'max_per_source', 'max_per_destination',
-               'max_failures')
+               'max_failures', 'on_stall', 'stall_after')
 
 
 DISABLE_REASON = 'osc-migrate-plus batch drain'
@@ -130,6 +130,16 @@ def _disable_sources(nova: nova_api.Nova, journal: jrn.Journal,
                               service['host'], reason, service['host']))
 
 
+def source_hosts(header: dict) -> ty.Tuple[str, ...]:
+    """The hosts a journal's batch drains (older journals name one)."""
+    selected = header.get('selection', {})
+    hosts = selected.get('source_hosts')
+    if hosts is None:
+        hosts = [selected['source_host']] if selected.get('source_host') \
+            else []
+    return tuple(hosts)
+
+
 class Resumption:
     """A journal being resumed: locked first, then read."""
 
@@ -167,8 +177,7 @@ class Resumption:
         for key in KEPT_LIMITS:
             if key not in explicit and limits.get(key) is not None:
                 setattr(options, key, limits[key])
-        options.source_host = self.header.get('selection', {}).get(
-            'source_host')
+        options.source_hosts = source_hosts(self.header)
         return options
 
     def projects(self) -> ty.Set[str]:
@@ -228,10 +237,9 @@ class Resumption:
         runner = batch.Runner(nova, self.journal, reporter, options)
         # --max-failures counts this run's failures: a resume, after the
         # operator looked at them, starts with a whole budget.
-        source_host = options.source_host
         resumed = Batch(self.journal, runner, [], [])
         for sid, saved in self.state.servers.items():
-            _resume_one(nova, resumed, sid, saved, options, source_host)
+            _resume_one(nova, resumed, sid, saved, options)
         return resumed
 
     def close(self) -> None:
@@ -239,8 +247,7 @@ class Resumption:
 
 
 def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
-                saved: jrn.ServerState, options: batch.Options,
-                source_host: ty.Optional[str]) -> None:
+                saved: jrn.ServerState, options: batch.Options) -> None:
     record = saved.plan or {}
     kind = model.Kind(record['mode']) if record.get('mode') else None
     old = model.Server(sid, record.get('name') or '',
@@ -275,6 +282,8 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
     if state == jrn.SUBMITTED:
         how = {'migration_id': saved.migration_id,
                'baseline_id': saved.baseline_id}
+        if saved.stall:
+            how['stall_done'] = saved.stall
     elif state in (jrn.SUBMITTING, jrn.UNCERTAIN):
         # The request may or may not have reached Nova, and may yet be
         # carried out: look for it before anything is sent again.
@@ -291,7 +300,8 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
         # Never submitted, or Nova showed nothing of it: plan it again
         # from what the server is now.
         entry = batch.new_entry(plan.preflight(
-            as_found, options.mode, source_host, options.host), options)
+            as_found, options.mode, options.source_hosts, options.host),
+            options)
         # What Nova shows now: at its turn the server is checked against
         # the plan's source (moved meanwhile: not migrated again).
         entry.follow.server = server

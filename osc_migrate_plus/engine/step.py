@@ -30,6 +30,7 @@ import enum
 import typing as ty
 
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import verdict
 from osc_migrate_plus.engine import verify
 from osc_migrate_plus import model
@@ -92,6 +93,14 @@ class Follow:
     refusals: int = 0
     verification: ty.Optional[verify.Verification] = None
     verified: ty.Optional[verify.Outcome] = None
+    # A live migration's progress, for --on-stall; what was done once it
+    # stalled (a policy value: sent at most once, also across --resume),
+    # "stalled 120 s at 91%", and Nova's refusal of it, if any.
+    progress: stall.Tracker = dataclasses.field(
+        default_factory=stall.Tracker)
+    stall_action: ty.Optional[str] = None
+    stall_note: str = ''
+    stall_refused: str = ''
     # Set by the step, for the driver: a failure seen in a partial (bulk)
     # view, to be confirmed by a direct read; a confirm/revert that got no
     # clean answer, not to be sent again before a fresh look.
@@ -126,6 +135,9 @@ class Observation:
     records: ty.Sequence[model.Migration] = ()  # its records in view
     gone: bool = False    # the server no longer exists
     fresh: bool = False   # read directly just now (not a bulk delta)
+    # The live migration's progress document (GET /servers/{id}/
+    # migrations/{mid}), when it was read for this look.
+    progress: ty.Optional[ty.Mapping[str, ty.Any]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,12 +154,16 @@ class Listener(ty.Protocol):
 class Stepper:
     def __init__(self, nova: nova_api.Nova, listener: Listener,
                  timeout: float = 3600.0, abort_on_timeout: bool = False,
-                 verify_command: ty.Optional[str] = None) -> None:
+                 verify_command: ty.Optional[str] = None,
+                 on_stall: stall.Policy = stall.Policy.WAIT,
+                 stall_after: float = stall.DEFAULT_STALL_AFTER) -> None:
         self.nova = nova
         self.listener = listener
         self.timeout = timeout
         self.abort_on_timeout = abort_on_timeout
         self.verify_command = verify_command
+        self.on_stall = stall.Policy(on_stall)
+        self.stall_after = stall_after
 
     def begin(self, f: Follow, start: Start, now: float) -> None:
         """The migration is ours to follow from ``now``.
@@ -160,10 +176,41 @@ class Stepper:
         if self.timeout and (f.deadline is None or start == Start.SENT):
             f.deadline = now + self.timeout
 
+    def progress_target(self, f: Follow, records: ty.Sequence[
+            model.Migration], display: bool = False
+    ) -> ty.Optional[model.Migration]:
+        """The live migration whose progress to read with this look.
+
+        Only a running live migration of ours has figures, and only stall
+        handling (or a display, ``display``) needs them: none once the
+        stall was dealt with.
+        """
+        if not display and (self.on_stall == stall.Policy.WAIT
+                            or f.stall_action is not None):
+            return None
+        record: ty.Optional[model.Migration]
+        if f.migration_id is not None:
+            record = next((r for r in records if r.id == f.migration_id),
+                          f.migration)
+        else:
+            newer = [r for r in records if r.id > f.baseline_id]
+            record = max(newer, key=lambda r: r.id) if newer else None
+        if record is None or record.type != 'live-migration' or \
+                record.status != 'running':
+            return None
+        return record
+
     # -- the step ------------------------------------------------------------
     def step(self, f: Follow, obs: Observation,
              now: float) -> ty.Optional[Verdict]:
         """Act on one observation; the verdict once there is one."""
+        found = self._step(f, obs, now)
+        if found is None or not f.stall_note:
+            return found
+        return Verdict(found.result, self._stall_message(f, found))
+
+    def _step(self, f: Follow, obs: Observation,
+              now: float) -> ty.Optional[Verdict]:
         if obs.gone or (obs.server is not None
                         and obs.server.status == 'DELETED'):
             return Verdict(R.DELETED, 'the server was deleted')
@@ -208,6 +255,8 @@ class Stepper:
             nothing = self._nothing_yet(f, server, obs, now)
             if nothing is not None:
                 return nothing
+        elif obs.progress is not None:
+            self._watch_progress(f, f.migration, obs.progress, now)
         return self._deadline(f, now)
 
     def _take_record(self, f: Follow, records: ty.Sequence[model.Migration]
@@ -374,6 +423,104 @@ class Stepper:
             output_tail=outcome.tail)
         return outcome
 
+    # -- stalls --------------------------------------------------------------
+    def _watch_progress(self, f: Follow, migration: model.Migration,
+                        progress: ty.Mapping[str, ty.Any],
+                        now: float) -> None:
+        """Judge one progress reading; act once on a stall (--on-stall)."""
+        if migration.kind != model.Kind.LIVE or \
+                migration.status != 'running' or \
+                progress.get('id', migration.id) != migration.id:
+            return
+        tracker = f.progress
+        if tracker.migration_id != migration.id:
+            tracker = f.progress = stall.Tracker(migration_id=migration.id)
+        if tracker.look(progress, now) is None:
+            if not tracker.seen_figures and not tracker.said_none:
+                tracker.said_none = True
+                self.listener.event(f, 'no-figures', stall.NO_FIGURES)
+            return
+        if f.stall_action is not None or \
+                not tracker.is_stalled(now, self.stall_after):
+            return
+        note = tracker.describe(now)
+        if self.on_stall == stall.Policy.WAIT:
+            if not tracker.said_waiting:
+                tracker.said_waiting = True
+                self.listener.event(f, 'stalled', '%s: waiting (--on-stall '
+                                    'wait)' % note)
+            return
+        f.stall_note = note
+        self.listener.event(f, 'stalled', note, note=note,
+                            migration_id=migration.id,
+                            policy=self.on_stall.value)
+        if self.on_stall == stall.Policy.FORCE_COMPLETE:
+            self._force_complete(f, migration, note)
+        else:
+            self._stall_abort(f, migration, note, now)
+
+    def _force_complete(self, f: Follow, migration: model.Migration,
+                        note: str) -> None:
+        """Ask Nova to complete it (2.22): once, whatever the answer."""
+        # Recorded before it goes out: an answer lost, or a crash before
+        # it comes, must never lead to a second one (nor does --resume).
+        f.stall_action = stall.Policy.FORCE_COMPLETE.value
+        self.listener.event(f, 'force-complete-sent', '%s: forcing it to '
+                            'complete' % note, note=note,
+                            migration_id=migration.id)
+        try:
+            self.nova.force_complete(f.server_id, migration.id)
+        except model.Transient as exc:
+            self.listener.event(f, 'note', 'no answer to force-complete '
+                                '(%s): not sent again; following it' % exc)
+        except model.NovaError as exc:
+            # A 403 (policy), 400 (no longer running), 409: never again.
+            f.stall_refused = 'force-complete refused: %s' % exc
+            self.listener.event(f, 'force-complete-refused',
+                                f.stall_refused, message=str(exc))
+
+    def _stall_abort(self, f: Follow, migration: model.Migration, note: str,
+                     now: float) -> None:
+        """Abort it (2.24): once; the server stays on its source."""
+        f.stall_action = stall.Policy.ABORT.value
+        f.abort_sent = True
+        self.listener.event(f, 'abort-sent', '%s: aborting it' % note,
+                            why='stall', note=note,
+                            migration_id=migration.id)
+        try:
+            self.nova.abort(f.server_id, migration.id)
+        except model.Transient as exc:
+            self.listener.event(f, 'note', 'no answer to the abort (%s): '
+                                'not sent again; following it' % exc)
+        except model.NovaError as exc:
+            f.abort_sent = False
+            f.stall_refused = 'abort refused: %s' % exc
+            self.listener.event(f, 'abort-refused', f.stall_refused,
+                                message=str(exc))
+            return
+        # Nova cancels within seconds: no need to wait for the whole
+        # deadline to learn that it did not.
+        if f.deadline is None or f.deadline > now + ABORT_GRACE:
+            f.deadline = now + ABORT_GRACE
+
+    def _stall_message(self, f: Follow, found: Verdict) -> str:
+        """The verdict's message, saying what the stall led to and why."""
+        note = f.stall_note
+        if f.stall_refused:
+            said = '%s: %s' % (note, f.stall_refused)
+        elif f.stall_action == stall.Policy.ABORT.value:
+            if found.result == R.ABORTED:
+                source = f.source or (f.migration.source if f.migration
+                                      else None)
+                return '%s: aborted, the server stays on %s' % (
+                    note, source or 'its source host')
+            said = '%s: abort sent, but %s' % (
+                note, 'the migration completed first'
+                if found.result == R.MIGRATED else 'Nova did not cancel it')
+        else:
+            said = '%s: forced to complete' % note
+        return '; '.join(p for p in (said, found.message) if p)
+
     # -- the deadline --------------------------------------------------------
     def _deadline(self, f: Follow, now: float) -> ty.Optional[Verdict]:
         """At the deadline: abort (and keep following) or give a verdict."""
@@ -385,6 +532,9 @@ class Stepper:
             return Verdict(R.TIMEOUT, '%s; the answer to the migrate request '
                            'was lost and Nova shows no migration yet: '
                            '--resume looks for it again' % what)
+        if f.abort_sent and f.stall_action == stall.Policy.ABORT.value:
+            return Verdict(R.TIMEOUT, 'Nova has not cancelled the live '
+                           'migration by the deadline')
         if f.abort_sent:
             return Verdict(R.TIMEOUT, '%s; abort requested but Nova has not '
                            'cancelled the live migration' % what)

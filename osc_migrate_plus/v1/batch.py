@@ -22,6 +22,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import selection
@@ -49,8 +50,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
     server twice. Exit codes: 0 every server reached its goal, 1 any failed
-    or was skipped, 2 usage error, 3 none failed but some timed out, 130
-    interrupted. A dry run exits 0 when it could plan.
+    or was skipped, 2 usage error, 3 none failed but some timed out or were
+    aborted (--on-stall abort), 130 interrupted. A dry run exits 0 when it
+    could plan.
     """
 
     name = 'batch'
@@ -61,9 +63,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='Servers to migrate (name or ID)')
         select = parser.add_argument_group('selection (together they '
                                            'narrow)')
-        select.add_argument('--source-host', metavar='<host>',
-                            help='Every server on this exact compute host, '
-                                 'all projects')
+        hosts = select.add_mutually_exclusive_group()
+        hosts.add_argument('--source-host', metavar='<host>',
+                           dest='source_hosts', action='append',
+                           help='Every server on this exact compute host, '
+                                'all projects (repeat for several hosts: '
+                                'one batch over all their servers)')
+        hosts.add_argument('--aggregate', metavar='<aggregate>',
+                           help='Every server on the compute hosts of this '
+                                'host aggregate (name), all projects')
         select.add_argument('--servers-from', metavar='<file>',
                             help='Names or IDs, one per line, # comments; '
                                  '"-" for stdin')
@@ -113,6 +121,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                  % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
         parser.set_defaults(timeout=None)
+        common.add_stall_options(parser, batch=True)
         limits.add_argument('--retries', metavar='<n>',
                             type=common.non_negative_int,
                             default=DEFAULTS.retries,
@@ -152,7 +161,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if args.resume:
             given = [o for o, v in (
                 ('<server>', args.servers),
-                ('--source-host', args.source_host),
+                ('--source-host', args.source_hosts),
+                ('--aggregate', args.aggregate),
                 ('--servers-from', args.servers_from),
                 ('--project', args.project), ('--status', args.status),
                 ('--state-file', args.state_file),
@@ -165,11 +175,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         else:
             if args.mode is None:
                 args.mode = plan.COLD
-            if not (args.servers or args.source_host or args.servers_from
-                    or args.project):
+            if not (args.servers or args.source_hosts or args.aggregate
+                    or args.servers_from or args.project):
                 raise UsageError('select servers: name them, or use '
-                                 '--source-host, --project or '
+                                 '--source-host, --aggregate, --project or '
                                  '--servers-from')
+            if args.source_hosts and \
+                    len(set(args.source_hosts)) != len(args.source_hosts):
+                raise UsageError('--source-host names a host twice: %s'
+                                 % ', '.join(args.source_hosts))
         if (args.block_migration or args.shared_migration) and \
                 args.mode == plan.COLD:
             raise UsageError('--block-migration and --shared-migration'
@@ -179,6 +193,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             raise UsageError('--disable-reason needs --disable-source')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
+        common.stall_options(args)
 
     # -- the work ----------------------------------------------------------
     def produce(self, parsed_args: argparse.Namespace) -> common.Report:
@@ -192,7 +207,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             return self._new(gateway, reporter, parsed_args)
         except (model.MicroversionError, UsageError):
             raise
-        except (model.NovaError, jrn.JournalError, OSError) as exc:
+        except model.NovaError as exc:
+            # Refused before anything moved (a 403 on reading migrations):
+            # Nova's reason, then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
+        except (jrn.JournalError, OSError) as exc:
             raise exceptions.CommandError(str(exc))
         except model.CredentialsExpired as exc:
             raise exceptions.CommandError('credentials expired: %s' % exc)
@@ -204,12 +223,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             mode=args.mode, host=args.host, block_migration=block,
             confirm=bool(args.confirm or args.verify_command),
             verify_command=args.verify_command,
-            source_host=getattr(args, 'source_host', None),
+            source_hosts=tuple(getattr(args, 'source_hosts', None) or ()),
             interval=args.interval, retries=args.retries,
             max_failures=args.max_failures or 0)
+        on_stall, stall_after = common.stall_options(args)
+        given = dict(vars(args), on_stall=on_stall, stall_after=stall_after)
         for key in session.LIMITS:
-            if getattr(args, key, None) is not None:
-                setattr(options, key, getattr(args, key))
+            if given.get(key) is not None:
+                setattr(options, key, given[key])
         return options
 
     @staticmethod
@@ -247,12 +268,21 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
+        names = list(args.servers) + self._listed(args)
         options = self._options(args)
         self._gates(gateway, options, args.disable_source)
+        if args.aggregate:
+            options.source_hosts = selection.aggregate_hosts(
+                gateway, args.aggregate)
         wanted = selection.Selection(
-            names=list(args.servers) + self._listed(args),
-            source_host=args.source_host, project=args.project,
+            names=names,
+            source_hosts=options.source_hosts, project=args.project,
             status=args.status, mode=args.mode, target_host=args.host)
+        if len(options.source_hosts) > 1 and not args.disable_source:
+            # Nova may pick one source as another's destination: only a
+            # disabled service keeps its scheduler away.
+            reporter.info('several source hosts without --disable-source: '
+                          'Nova may move a server onto another of them')
         items = session.plan_for(gateway, wanted)
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
@@ -265,7 +295,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             args.state_file or jrn.default_path(),
             {'servers': list(args.servers),
              'servers_from': args.servers_from,
-             'source_host': args.source_host, 'project': args.project,
+             'source_hosts': list(options.source_hosts),
+             'aggregate': args.aggregate, 'project': args.project,
              'status': args.status},
             disable_reason=args.disable_reason,
             disable_source=args.disable_source)
@@ -334,7 +365,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 'as needed.' % fatal)
             code = exit_codes.FAILURE
         elif fatal is not None:
-            reporter.error('following stopped: %s' % fatal)
+            reporter.error('following stopped: %s'
+                           % hints.annotate(str(fatal))[0])
             code = exit_codes.FAILURE
         if not completed:
             reporter.error('interrupted: resume with openstack server '
@@ -365,7 +397,8 @@ def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
     """The batch's exit code from its results.
 
     0 every server reached its goal (a deleted one needs none), 1 any
-    failed or was skipped, 3 none failed but some timed out.
+    failed or was skipped, 3 none failed but some timed out or were
+    aborted (as ``watch``: given up on, the server unharmed where it was).
     """
     return exit_code_for([e.result for e in entries], completed)
 
@@ -376,9 +409,9 @@ def exit_code_for(results: ty.Iterable[ty.Optional[model.Result]],
     if not completed:
         return exit_codes.INTERRUPTED
     seen = set(results) - {model.Result.DELETED}
-    if seen - {model.Result.MIGRATED, model.Result.CONFIRMED,
-               model.Result.TIMEOUT}:
+    given_up = {model.Result.TIMEOUT, model.Result.ABORTED}
+    if seen - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
         return exit_codes.FAILURE
-    if model.Result.TIMEOUT in seen:
+    if seen & given_up:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

@@ -74,6 +74,7 @@ class BatchProgress:
         self._live: ty.Any = None
         self._console: ty.Any = None
         self._started_at: ty.Optional[float] = None
+        self._hinted: ty.Set[str] = set()
 
     def _line(self, text: str) -> None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -100,6 +101,12 @@ class BatchProgress:
         server = entry.server
         self._line('%s (%s): %s' % (progress.safe(server.name),
                                     entry.server_id, progress.safe(text)))
+        hint = entry.hint
+        if entry.state == batch.State.DONE and hint is not None and \
+                hint.key not in self._hinted:
+            # Once per cause and run, not once per server (even quiet).
+            self._hinted.add(hint.key)
+            self._line(progress.hint_line(hint))
 
     def status(self, entries: ty.List[batch.Entry], elapsed: float) -> None:
         if not self.tty:

@@ -15,10 +15,12 @@
 import abc
 import argparse
 import logging
+import math
 import typing as ty
 
 from cliff import display
 
+from osc_migrate_plus.engine import stall
 from osc_migrate_plus import model
 from osc_migrate_plus.v1 import exit_codes
 
@@ -57,6 +59,49 @@ def add_follow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--quiet', action='store_true',
         help='No progress on stderr; only the result on stdout.')
+
+
+def add_stall_options(parser: argparse.ArgumentParser,
+                      batch: bool = False) -> None:
+    """--on-stall, --stall-after: shared with batch.
+
+    Both default to None so that a resumed batch keeps its journal's.
+    """
+    parser.add_argument(
+        '--on-stall', metavar='{%s}' % ','.join(stall.POLICIES),
+        choices=stall.POLICIES, default=None,
+        help='What to do with a live migration whose memory (and disk) '
+             'still to transfer has not decreased for --stall-after '
+             'seconds: wait (default), force-complete (compute API 2.22: '
+             'pause the guest to finish the copy) or abort (2.24: the '
+             'server stays on its source). Sent once; read from Nova\'s '
+             'progress figures, so a migration that reports none is never '
+             'stalled.%s' % (' Live migrations only: with --mode cold it '
+                             'changes nothing.' if batch else
+                             ' Live migrations only.'))
+    parser.add_argument(
+        '--stall-after', metavar='<seconds>', default=None,
+        help='Seconds without progress that make a live migration stalled '
+             '(default: %d)' % stall.DEFAULT_STALL_AFTER)
+
+
+def stall_options(args: argparse.Namespace
+                  ) -> ty.Tuple[ty.Optional[str], ty.Optional[float]]:
+    """--on-stall and --stall-after as given (None: not given).
+
+    Raises UsageError for a --stall-after that is not a positive number.
+    """
+    text = getattr(args, 'stall_after', None)
+    after = None
+    if text is not None:
+        try:
+            after = float(text)
+        except ValueError:
+            after = None
+        if after is None or not math.isfinite(after) or after <= 0:
+            raise UsageError('--stall-after must be a positive number of '
+                             'seconds, not %r' % text)
+    return getattr(args, 'on_stall', None), after
 
 
 def is_quiet(app: ty.Any, args: argparse.Namespace) -> bool:

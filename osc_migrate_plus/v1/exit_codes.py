@@ -17,7 +17,10 @@ from osc_migrate_plus import model
 SUCCESS = 0
 FAILURE = 1      # failed, or an error: not found, 403, 409, ...
 USAGE = 2        # bad options; nothing was sent to Nova
-TIMEOUT = 3      # the deadline passed (aborted live migrations included)
+# The deadline passed, or a live migration was aborted (at the deadline
+# with --abort-on-timeout, or stalled with --on-stall abort): nothing broke,
+# the server stays where it was; try again later.
+TIMEOUT = 3
 INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 _BY_RESULT = {

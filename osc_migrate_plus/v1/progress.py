@@ -21,6 +21,7 @@ import datetime
 import re
 import typing as ty
 
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus import model
 
 _UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f]')
@@ -29,6 +30,10 @@ _UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f]')
 def safe(text: ty.Optional[str]) -> str:
     """Tenant-controlled text, fit for one terminal line."""
     return _UNPRINTABLE.sub(lambda m: '\\x%02x' % ord(m.group()), text or '')
+
+
+def hint_line(hint: hints.Hint) -> str:
+    return 'hint (%s): %s' % (hint.key, hint.text)
 
 
 def is_tty(stream: ty.Any) -> bool:
@@ -74,6 +79,7 @@ class StderrProgress:
         self.quiet = quiet
         self.tty = is_tty(stream) if tty is None else tty
         self._line_open = False
+        self._hinted: ty.Set[str] = set()
 
     @property
     def wants_live_progress(self) -> bool:
@@ -120,6 +126,12 @@ class StderrProgress:
         self._clear()
         self.stream.write(text + '\n')
         self.stream.flush()
+
+    def hint(self, hint: hints.Hint) -> None:
+        """What to do about a failure: once per cause, even in quiet mode."""
+        if hint.key not in self._hinted:
+            self._hinted.add(hint.key)
+            self.message(hint_line(hint))
 
     def close(self) -> None:
         if self._line_open:

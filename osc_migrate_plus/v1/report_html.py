@@ -41,7 +41,9 @@ COLOURS = {
 }
 MARKS = {'failed': '#d62728', 'timeout': '#e6a100', 'aborted': '#e6a100',
          'interrupted': '#555555', 'deleted': '#777777',
-         'not-started': '#999999', 'abort-sent': '#e6a100'}
+         'not-started': '#999999', 'abort-sent': '#e6a100',
+         'stalled': '#8e5cc4', 'force-complete-sent': '#8e5cc4',
+         'force-complete-refused': '#d62728', 'abort-refused': '#d62728'}
 TICKS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
          10800, 21600, 43200, 86400)
 STYLE = '''

@@ -22,7 +22,9 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import follower
+from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import selection
+from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
 from osc_migrate_plus.engine import verdict
 from osc_migrate_plus import gateway as gw
@@ -86,8 +88,8 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
     migration finished with the server in VERIFY_RESIZE on another host (then
     confirmed or reverted if asked), a live migration completed with the
     server on another host. Exit codes: 0 success, 1 failure, 2 usage error,
-    3 timeout, 130 interrupted. Progress goes to stderr; stdout carries only
-    the result.
+    3 timeout or aborted, 130 interrupted. Progress goes to stderr; stdout
+    carries only the result.
     """
 
     name = 'watch'
@@ -131,6 +133,7 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
             help='At the deadline, abort a live migration still running '
                  '(compute API 2.24; queued/preparing ones from 2.65). Cold '
                  'migrations cannot be aborted.')
+        common.add_stall_options(parser)
         parser.add_argument(
             '--migration', metavar='<id>',
             help='Follow (or report on) this migration of the server (ID or '
@@ -163,6 +166,7 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         if args.migration is not None and args.start:
             raise UsageError('--migration follows an existing migration; it '
                              'cannot be combined with --start')
+        common.stall_options(args)
 
     # -- the work ----------------------------------------------------------
     def produce(self, parsed_args: argparse.Namespace) -> common.Report:
@@ -171,10 +175,13 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         gateway = gw.NovaGateway(compute)
         quiet = common.is_quiet(self.app, parsed_args)
         reporter = progress.StderrProgress(self.app.stderr, quiet=quiet)
+        on_stall, stall_after = common.stall_options(parsed_args)
         loop = follower.Follower(
             gateway, reporter, interval=parsed_args.interval,
             timeout=parsed_args.timeout,
-            abort_on_timeout=parsed_args.abort_on_timeout)
+            abort_on_timeout=parsed_args.abort_on_timeout,
+            on_stall=stall.Policy(on_stall or stall.Policy.WAIT),
+            stall_after=stall_after or stall.DEFAULT_STALL_AFTER)
         previous = {s: signal.signal(s, _interrupt)
                     for s in (signal.SIGTERM, signal.SIGHUP)}
         f: ty.Optional[step.Follow] = None
@@ -199,7 +206,9 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
         except model.MicroversionError:
             raise
         except model.NovaError as exc:
-            raise exceptions.CommandError(str(exc))
+            # Refused (watch --start), or nothing to follow: Nova's reason,
+            # then what to do about it if the cause is known.
+            raise exceptions.CommandError(hints.annotate(str(exc))[0])
         except model.CredentialsExpired as exc:
             text = 'credentials expired: %s' % exc
             # Attached to one, or ours was sent: it goes on without us.
@@ -218,6 +227,8 @@ class WatchMigration(common.VerdictCommand, command.ShowOne):
                 signal.signal(s, handler)
             reporter.close()
         assert f is not None  # noqa: S101 (set, or we re-raised)
+        if outcome.hint is not None:
+            reporter.hint(outcome.hint)
         if outcome.result == model.Result.NOT_STARTED:
             outcome.result = model.Result.FAILED
             outcome.message += ('; before starting it again, check that no '

@@ -179,6 +179,34 @@ class TestMiniCloud(base.MiniCloudTestCase):
         self.assertEqual([], self._migrations(server['id']))
         self.assertEqual('ACTIVE', self.server_view(server['id'])['status'])
 
+    def test_placement_in_clouds_yaml_admin_only(self):
+        """Placement is reached from clouds.yaml with the same tokens.
+
+        Each hypervisor's ID is its resource provider's UUID; a server's
+        allocation is on its host's provider; a member is refused (403) as
+        Placement's default policy does.
+        """
+        from osc_migrate_plus import gateway as gw
+        from osc_migrate_plus import model
+        from osc_migrate_plus import placement as pl
+
+        sid = self._one('compute2')
+        conn = self.cloud.connection()
+        nodes = {h.host: h for h in gw.NovaGateway(conn.compute).hypervisors()}
+        self.assertEqual(set(self.cloud.hosts), set(nodes))
+        placement = pl.PlacementGateway(conn.placement)
+        provider = placement.provider(nodes['compute2'].uuid)
+        for rc in ('VCPU', 'MEMORY_MB', 'DISK_GB'):
+            self.assertGreater(provider.inventories[rc].capacity, 0, rc)
+        held = placement.provider_allocations(nodes['compute2'].uuid)
+        self.assertIn(sid, held)
+        self.assertGreater(held[sid]['MEMORY_MB'], 0)
+        member = pl.PlacementGateway(self.cloud.connection('member').placement,
+                                     sleep=lambda s: None)
+        exc = self.assertRaises(model.PlacementUnavailable, member.provider,
+                                nodes['compute2'].uuid)
+        self.assertIn('403', str(exc))
+
     # -- controls ----------------------------------------------------------
     def test_seed_servers_on_a_host_some_stopped(self):
         prefix = 'seed-%s' % uuid.uuid4().hex[:6]

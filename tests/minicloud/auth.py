@@ -12,6 +12,9 @@
 
 """Paste filter standing in for keystonemiddleware in the minicloud.
 
+In front of Placement too (``TokenAuth(app, placement=True)``), so that
+both services take the same tokens and roles, and refuse expired ones.
+
 nova 34 removed ``auth_strategy = noauth2``; this filter takes its place in a
 copy of nova's api-paste.ini. The token is ``user:project[:role,role]``.
 User ``admin`` gets every role; anyone else ``member,reader`` (a plain
@@ -47,8 +50,11 @@ EXPIRED = set()
 
 
 class TokenAuth:
-    def __init__(self, app):
+    def __init__(self, app, placement=False):
         self.app = app
+        # Placement's noauth2 middleware takes the roles we set and the
+        # token as ``user:project``.
+        self.placement = placement
 
     def __call__(self, environ, start_response):
         # Never trust identity headers sent by the client.
@@ -74,6 +80,8 @@ class TokenAuth:
             'HTTP_X_PROJECT_ID': project, 'HTTP_X_PROJECT_NAME': project,
             'HTTP_X_ROLES': roles, 'HTTP_X_IDENTITY_STATUS': 'Confirmed',
         })
+        if self.placement:
+            environ['HTTP_X_AUTH_TOKEN'] = '%s:%s' % (user, project)
         return self.app(environ, start_response)
 
 

@@ -258,7 +258,7 @@ lock_path = {state}/locks
 [placement]
 auth_type = admin_token
 endpoint = {placement_url}
-token = admin
+token = admin:admin
 [os_vif_linux_bridge]
 use_ipv6 = false
 {policy}"""
@@ -342,7 +342,9 @@ class Cloud:
         pconf([], project='placement', default_config_files=[conf_path])
         placement_db.configure(pconf)
         app = placement_deploy.loadapp(pconf)
-        self.placement_server, url = serve(app, 'placement-http')
+        from tests.minicloud import auth
+        self.placement_server, url = serve(auth.TokenAuth(app, placement=True),
+                                           'placement-http')
         return url
 
     def _configure_nova(self, placement_url):
@@ -598,9 +600,14 @@ class Cloud:
                 if direction not in ('to', 'from'):
                     raise ValueError('direction must be "to" or "from"')
                 hosts = request.get('hosts', [])
-                driver.set_controls(**{'fail_' + direction: hosts})
+                driver.set_controls(**{'fail_' + direction: hosts,
+                                       'fail_reason': request.get('reason')
+                                       or ''})
+            elif action == 'stall-live':
+                driver.set_controls(stall_live=bool(request.get('on', True)))
             elif action == 'reset':
-                driver.set_controls(delay=0, fail_to=[], fail_from=[])
+                driver.set_controls(delay=0, fail_to=[], fail_from=[],
+                                    fail_reason='', stall_live=False)
                 auth.EXPIRED.clear()
             elif action == 'expire-token':
                 auth.EXPIRED.add(request['token'])

@@ -256,8 +256,14 @@ class ExternalCloud(fixtures.Fixture):
         return {}
 
     def fail_migrations(self, hosts: ty.List[str],
-                        direction: str = 'to') -> dict:
+                        direction: str = 'to',
+                        reason: ty.Optional[str] = None) -> dict:
         raise HarnessOnly('failing migrations (fail_migrations)')
+
+    def stall_live(self, on: bool = True) -> dict:
+        if on:
+            raise HarnessOnly('live migrations that stall (stall_live)')
+        return {}
 
     def service_down(self, host: str) -> dict:
         raise HarnessOnly('a compute taken down (service_down)')

@@ -39,6 +39,10 @@ from tests.minicloud import venv
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 IMAGE_ID = '155d900f-4e14-4e4c-a73d-069cbf4541e6'  # nova's GlanceFixture
 FLAVOR_ID = '1'  # m1.tiny
+# What ssh writes on stderr when the destination's host key is unknown (the
+# seed document's "Host key verification failed.\r\n"): for
+# ``fail_migrations(reason=...)``.
+SSH_HOST_KEY = 'Host key verification failed.\r\n'
 START_TIMEOUT = 180
 # user: (cloud name in clouds.yaml, token). A manager of project demo:
 # Nova's default policy (nova >= 32) lets it migrate demo's servers.
@@ -241,6 +245,8 @@ class MiniCloud(fixtures.Fixture):
                 '      token: "%s"' % token,
                 '    compute_endpoint_override: %s' % compute_url,
                 '    image_endpoint_override: %s' % self.info['image_url'],
+                '    placement_endpoint_override: %s'
+                % self.info['placement_url'],
                 '    identity_endpoint_override: %s'
                 % self.info['identity_url'],
                 '    identity_api_version: 3',
@@ -336,10 +342,27 @@ class MiniCloud(fixtures.Fixture):
         return self._post({'action': 'delay', 'seconds': seconds})
 
     def fail_migrations(self, hosts: ty.List[str],
-                        direction: str = 'to') -> dict:
-        """Migrations to (or from) these hosts fail in the driver."""
-        return self._post({'action': 'fail', 'hosts': hosts,
-                           'direction': direction})
+                        direction: str = 'to',
+                        reason: ty.Optional[str] = None) -> dict:
+        """Migrations to (or from) these hosts fail in the driver.
+
+        ``reason``: what the failure says instead of the minicloud's words;
+        a cold migration then fails as libvirt's does when its ssh to the
+        destination fails, ``reason`` being ssh's stderr (``SSH_HOST_KEY``).
+        Every call sets it anew (None: the minicloud's words again).
+        """
+        body = {'action': 'fail', 'hosts': hosts, 'direction': direction}
+        if reason is not None:
+            body['reason'] = reason
+        return self._post(body)
+
+    def stall_live(self, on: bool = True) -> dict:
+        """Live migrations from now on stall until forced or aborted.
+
+        Their progress figures decrease, then stay flat at 91% copied; the
+        driver's force-complete completes them, an abort cancels them.
+        """
+        return self._post({'action': 'stall-live', 'on': on})
 
     def reset(self) -> dict:
         return self._post({'action': 'reset'})

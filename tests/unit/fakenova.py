@@ -32,6 +32,9 @@ unkind, as Nova is:
   with 5xx or a connection reset, reads fail.
 * Names are matched as case-insensitive regexes (MySQL), a policy may hide
   host names, Nova answers conflicts with its own words.
+* A live migration may stall (its progress figures stop decreasing until
+  it is forced to complete or aborted) or report no figures at all, as
+  drivers other than libvirt do.
 
 ``client_time()`` puts the client on the same simulated clock: its sleeps
 are where Nova's work happens.
@@ -179,8 +182,11 @@ class FakeNova:
                 'id': str(uuid.uuid4()), 'binary': 'nova-compute',
                 'host': host, 'zone': 'nova', 'status': 'enabled',
                 'state': 'up', 'disabled_reason': None,
-                'forced_down': False, 'updated_at': None}
+                'forced_down': False, 'updated_at': None,
+                # The compute node's UUID: its resource provider's too.
+                'node_uuid': str(uuid.uuid4())}
         self._servers: ty.Dict[str, dict] = {}
+        self.aggregates: ty.Dict[str, ty.List[str]] = {}
         self._migrations: ty.List[dict] = []
         self._actions: ty.Dict[str, ty.List[dict]] = {}
         self._queue: ty.List[tuple] = []
@@ -189,6 +195,8 @@ class FakeNova:
         self._rotation = 0
         self._fail_rules: ty.List[dict] = []
         self._before_record: ty.Set[str] = set()
+        # Live migrations of these servers stall (or report no figures).
+        self._stalls: ty.Dict[str, dict] = {}
         self._lost_rules: ty.List[dict] = []
         self._error_rules: ty.List[dict] = []
         self._read_rules: ty.List[dict] = []
@@ -299,6 +307,25 @@ class FakeNova:
     def clear_failures(self) -> None:
         self._fail_rules = []
         self._before_record = set()
+        self._stalls = {}
+
+    def stall_live(self, sid: str, at: float = 0.91, figures: bool = True,
+                   force_works: bool = True) -> None:
+        """The server's next live migrations stall once running.
+
+        Their memory still to copy decreases until ``at`` of it is copied,
+        then stays flat; they go on only when forced to complete (unless
+        ``force_works`` is False: the guest dirties memory faster than any
+        copy) or aborted. ``figures`` False: the driver reports no progress
+        figures at all (Nova shows them null).
+        """
+        self._stalls[sid] = {'stuck': True, 'at': at, 'figures': figures,
+                             'force_works': force_works}
+
+    def no_progress_figures(self, sid: str) -> None:
+        """The server's live migrations report no figures, and finish."""
+        self._stalls[sid] = {'stuck': False, 'at': 1.0, 'figures': False,
+                             'force_works': True}
 
     def fail_before_record(self, sid: str) -> None:
         """Nova accepts (202), the conductor fails before any record."""
@@ -382,10 +409,14 @@ class FakeNova:
 
     # -- inspection ----------------------------------------------------------
     def records(self, sid: str) -> ty.List[dict]:
-        """Nova's migration records of a server, newest first."""
+        """Nova's migration records of a server, newest first.
+
+        ``forced``: how many force_complete actions Nova took on it.
+        """
         found = [m for m in self._migrations if m['instance_uuid'] == sid]
         return [dict(self._migration_doc(m, hosts=True),
-                     deleted=m['deleted']) for m in _newest_first(found)]
+                     deleted=m['deleted'], forced=m.get('forced', 0))
+                for m in _newest_first(found)]
 
     def server(self, sid: str) -> dict:
         s = self._servers[sid]
@@ -525,18 +556,29 @@ class FakeNova:
         ('GET', r'/servers/([^/]+)/migrations', '_list_live'),
         ('GET', r'/servers/([^/]+)/migrations/([^/]+)', '_show_live'),
         ('DELETE', r'/servers/([^/]+)/migrations/([^/]+)', '_abort'),
+        ('POST', r'/servers/([^/]+)/migrations/([^/]+)/action',
+         '_migration_action'),
         ('GET', r'/servers/([^/]+)/os-instance-actions', '_list_actions'),
         ('GET', r'/servers/([^/]+)/os-instance-actions/([^/]+)',
          '_show_action'),
         ('GET', r'/os-migrations', '_list_migrations'),
         ('GET', r'/os-services', '_list_services'),
+        ('GET', r'/os-aggregates', '_list_aggregates'),
+        ('GET', r'/os-hypervisors/detail', '_list_hypervisors'),
         ('PUT', r'/os-services/([^/]+)', '_update_service'),
     )
+
+    # Routes that exist only from a microversion (older: 404, as Nova's
+    # version-dispatched controllers answer).
+    _SINCE = {'_migration_action': (2, 22), '_list_live': (2, 23),
+              '_show_live': (2, 23), '_abort': (2, 24)}
 
     def _route(self, req: Request) -> ty.Tuple[int, ty.Any]:
         for method, pattern, name in self._ROUTES:
             match = re.fullmatch(pattern, req.path.rstrip('/'))
             if method == req.method and match:
+                if req.microversion < self._SINCE.get(name, (2, 1)):
+                    raise NovaFault(404, 'The resource could not be found.')
                 self._authorize(req, name, *match.groups())
                 return getattr(self, name)(req, *match.groups())
         raise NovaFault(404, 'The resource could not be found.')
@@ -549,12 +591,15 @@ class FakeNova:
         'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
         '_list_migrations': 'os_compute_api:os-migrations:index',
         '_abort': 'os_compute_api:servers:migrations:delete',
+        'force_complete': 'os_compute_api:servers:migrations:force_complete',
         '_list_live': 'os_compute_api:servers:migrations:index',
     }
     # Admin-only rules.
     _ADMIN_RULES = {
         '_show_live': 'os_compute_api:servers:migrations:show',
         '_list_services': 'os_compute_api:os-services:list',
+        '_list_aggregates': 'os_compute_api:os-aggregates:index',
+        '_list_hypervisors': 'os_compute_api:os-hypervisors:list-detail',
         '_update_service': 'os_compute_api:os-services:update',
     }
 
@@ -800,12 +845,19 @@ class FakeNova:
         if m.get('running_since') is not None:
             share = min(1.0, (self.now - m['running_since']) /
                         max(self.timing['live_duration'], 0.001))
+        stalls = m.get('stall') or {}
+        share = min(share, stalls.get('at', 1.0))
         done = int(MEMORY_TOTAL * share)
         doc.update({'server_uuid': sid, 'memory_total_bytes': MEMORY_TOTAL,
                     'memory_processed_bytes': done,
                     'memory_remaining_bytes': MEMORY_TOTAL - done,
                     'disk_total_bytes': 0, 'disk_processed_bytes': 0,
                     'disk_remaining_bytes': 0})
+        if not stalls.get('figures', True):
+            # objects.Migration's figures, never set by the driver.
+            for key in ('memory', 'disk'):
+                for what in ('total', 'processed', 'remaining'):
+                    doc['%s_%s_bytes' % (key, what)] = None
         for key in ('instance_uuid', 'migration_type', 'old_instance_type_id',
                     'new_instance_type_id', 'links'):
             doc.pop(key, None)
@@ -876,6 +928,25 @@ class FakeNova:
                  if req.params.get('binary') in (None, s['binary'])
                  and req.params.get('host') in (None, s['host'])]
         return 200, {'services': found}
+
+    def _list_hypervisors(self, req: Request) -> ty.Tuple[int, dict]:
+        # Nova's key of a service's record: the node's name is its host's.
+        found = [{'id': s['node_uuid'], 'hypervisor_hostname': s['host'],
+                  'hypervisor_type': 'fake', 'state': s['state'],
+                  'status': s['status'],
+                  'service': {'host': s['host'], 'id': s['id'],
+                              'disabled_reason': s['disabled_reason']}}
+                 for s in self.services.values()
+                 if s['binary'] == 'nova-compute']
+        return 200, self._page(req, found, 'hypervisors', 'id',
+                               'os-hypervisors/detail')
+
+    def _list_aggregates(self, req: Request) -> ty.Tuple[int, dict]:
+        return 200, {'aggregates': [
+            {'id': n, 'name': name, 'availability_zone': None,
+             'hosts': list(hosts), 'metadata': {}}
+            for n, (name, hosts) in enumerate(
+                sorted(self.aggregates.items()), 1)]}
 
     def _update_service(self, req: Request,
                         service_id: str) -> ty.Tuple[int, dict]:
@@ -1031,6 +1102,10 @@ class FakeNova:
               event: ty.Optional[dict], rule: dict) -> None:
         message = rule['message'] or 'migrations to %s are set to fail' % (
             record['dest_compute'])
+        # Nova keeps the first 255 bytes of a failure's message, for the
+        # fault and the event's details alike (nova/compute/utils.py
+        # exception_to_dict, utils.safe_truncate).
+        message = message.encode()[:255].decode('utf-8', 'ignore')
         record['alive'] = False
         self._save(record, status='error')
         if rule['error_state']:
@@ -1198,6 +1273,14 @@ class FakeNova:
                        running_since=self.now)
             event = self._event(action, 'compute_live_migration',
                                 record['source_compute'], result=None)
+            rule = self._stalls.get(sid)
+            if rule is not None:
+                record['stall'] = dict(rule)
+                if rule['stuck']:
+                    # Copies until flat, then waits for force or abort.
+                    if rule['force_works']:
+                        record['on_force'] = lambda: moved(record, event)
+                    return
             half = self.timing['live_duration'] / 2
             self._step(record, half, lambda: halfway(record, event, half))
 
@@ -1221,6 +1304,43 @@ class FakeNova:
             self._save(record, status='completed')
 
         self.after(self.timing['record_delay'], conductor)
+
+    def _migration_action(self, req: Request, sid: str,
+                          mid: str) -> ty.Tuple[int, None]:
+        """force_complete (2.22): compute's live_migrate_force_complete."""
+        if req.action != 'force_complete':
+            raise NovaFault(400, "Invalid input for field/attribute "
+                            "force_complete. Value: %s. Additional "
+                            "properties are not allowed" % req.body)
+        server = self._live_server(sid)
+        # check_instance_state(vm_state=[ACTIVE], task_state=[MIGRATING])
+        if server['vm_state'] != 'active':
+            attr, state = 'vm_state', server['vm_state']
+        elif server['task_state'] != 'migrating':
+            attr, state = 'task_state', server['task_state']
+        else:
+            attr = state = None
+        if attr is not None:
+            raise NovaFault(409, "Cannot 'force_complete' instance %s while "
+                            "it is in %s %s" % (sid, attr, state))
+        try:
+            record = self._record(sid, mid)
+        except NovaFault:
+            # MigrationNotFoundForInstance: a 400 on this route.
+            raise NovaFault(400, 'Migration %s not found for instance %s'
+                            % (mid, sid))
+        if record['status'] != 'running':
+            raise NovaFault(400, 'Migration %s state of instance %s is %s. '
+                            'Cannot force complete while the migration is '
+                            'in this state.' % (mid, sid, record['status']))
+        self._action_start(server, 'live_migration_force_complete')
+        record['forced'] = record.get('forced', 0) + 1
+        on_force = record.pop('on_force', None)
+        if on_force is not None:
+            # A cast to the source compute: the driver pauses the guest
+            # and the copy ends a moment later.
+            self._step(record, self.timing['step'], on_force)
+        return 202, None
 
     def _abort(self, req: Request, sid: str, mid: str) -> ty.Tuple[int, None]:
         server = self._live_server(sid)

@@ -57,7 +57,12 @@ class TestPreflight(testtools.TestCase):
         self.check(srv('SHELVED_OFFLOADED', host=None), verdict='skipped',
                    reason='on no host')
         self.check(srv(host='c2'), verdict='skipped',
-                   reason='not on source host c1 (on c2)', source_host='c1')
+                   reason='not on source host c1 (on c2)',
+                   source_hosts=('c1',))
+        self.check(srv(host='c3'), verdict='skipped',
+                   reason='not on the source hosts c1, c2 (on c3)',
+                   source_hosts=('c1', 'c2'))
+        self.check(srv(host='c2'), source_hosts=('c1', 'c2'))
         self.check(srv(task_state='rebooting'), verdict='skipped',
                    reason='task is in progress: rebooting')
         self.check(srv(), verdict='skipped', reason='already on the target',
@@ -80,7 +85,7 @@ class TestPreflight(testtools.TestCase):
         # Policy hides the host attribute: the server is on one all the
         # same; the source host is checked where it can be.
         self.assertEqual('cold', self.check(srv(hidden=True)).mode)
-        self.check(srv(hidden=True), source_host='c1')
+        self.check(srv(hidden=True), source_hosts=('c1',))
         self.check(srv(hidden=True), target_host='c1')
         self.check(srv('SHELVED_OFFLOADED', hidden=True), verdict='skipped',
                    reason='on no host')
@@ -107,7 +112,7 @@ class TestServerList(testtools.TestCase):
 class TestSelectionWithHiddenHosts(testtools.TestCase):
 
     def test_named_servers_cannot_be_vouched_for(self):
-        sel = selection.Selection(names=['a', 'b'], source_host='c1')
+        sel = selection.Selection(names=['a', 'b'], source_hosts=('c1',))
         items = selection.plan_items([srv(sid='a', hidden=True),
                                       srv(sid='b')], sel)
         self.assertEqual(['skipped', 'planned'],
@@ -125,9 +130,63 @@ class TestSelectionWithHiddenHosts(testtools.TestCase):
                 # Nova applies the host filter (the probe finds nothing).
                 return [srv(sid='a', hidden=True)] if host == 'c1' else []
 
-        sel = selection.Selection(names=[], source_host='c1')
+        sel = selection.Selection(names=[], source_hosts=('c1',))
         [server] = selection.select(Nova(), sel)
         self.assertEqual(('c1', True), (server.host, server.host_hidden))
         [item] = selection.plan_items([server], sel)
         self.assertEqual(('planned', 'c1'), (item.verdict,
                                              item.to_journal()['source']))
+
+
+class TestSeveralHosts(testtools.TestCase):
+
+    class Nova:
+        lists_all_projects = True
+
+        def __init__(self):
+            self.listed = []
+
+        def compute_hosts(self):
+            return ['c1', 'c2', 'c3']
+
+        def aggregates(self):
+            return [{'name': 'rack1', 'hosts': ['c2', 'c1']},
+                    {'name': 'empty', 'hosts': []}]
+
+        def list_servers(self, host=None, project=None, status=None):
+            self.listed.append(host)
+            return [srv(sid='on-' + host, host=host)] if host else []
+
+    def test_one_listing_per_host_each_server_once(self):
+        nova = self.Nova()
+        sel = selection.Selection(names=[], source_hosts=('c1', 'c2'))
+        servers = selection.select(nova, sel)
+        self.assertEqual(['on-c1', 'on-c2'], [s.id for s in servers])
+        self.assertEqual(['c1', 'c2'], nova.listed)
+        self.assertEqual(['planned', 'planned'], [
+            i.verdict for i in selection.plan_items(servers, sel)])
+
+    def test_unknown_host_and_target_among_sources_refused(self):
+        nova = self.Nova()
+        exc = self.assertRaises(
+            model.NovaError, selection.select, nova,
+            selection.Selection(names=[], source_hosts=('c1', 'c9')))
+        self.assertIn('--source-host c9: no such compute host', str(exc))
+        exc = self.assertRaises(
+            model.NovaError, selection.select, nova,
+            selection.Selection(names=[], source_hosts=('c1', 'c2'),
+                                target_host='c2'))
+        self.assertIn('--host c2 is also a source host', str(exc))
+        self.assertEqual([], nova.listed)  # refused before any listing
+
+    def test_aggregate_hosts(self):
+        nova = self.Nova()
+        self.assertEqual(('c1', 'c2'),
+                         selection.aggregate_hosts(nova, 'rack1'))
+        exc = self.assertRaises(model.NovaError, selection.aggregate_hosts,
+                                nova, 'rack9')
+        self.assertIn('no such host aggregate; aggregates: empty, rack1',
+                      str(exc))
+        exc = self.assertRaises(model.NovaError, selection.aggregate_hosts,
+                                nova, 'empty')
+        self.assertIn('has no hosts', str(exc))

@@ -371,3 +371,24 @@ class TestSelectionText(testtools.TestCase):
                                    'source_host': 'h1', 'status': 'ACTIVE',
                                    'project': None}))
         self.assertEqual('', report.selection_text({}))
+        self.assertEqual('--source-host h1 --source-host h2',
+                         report.selection_text({'source_hosts': ['h1',
+                                                                 'h2']}))
+        self.assertEqual('--aggregate rack1', report.selection_text(
+            {'aggregate': 'rack1', 'source_hosts': ['h1', 'h2']}))
+
+    def test_stalls_are_marked(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path, 'j')
+        j = jrn.Journal.create(path, HEADER)
+        j.write({'type': 'plan', 'servers': [plan_item('a')]})
+        j.event('a', 'submitting', baseline_id=0, attempt=1)
+        j.event('a', 'stalled', note='stalled at 91%', migration_id=3,
+                policy='force-complete')
+        j.event('a', 'force-complete-sent', note='stalled at 91%',
+                migration_id=3)
+        j.event('a', 'verdict', result='migrated', message='')
+        j.close()
+        [server] = report.build(path).servers
+        self.assertEqual([('stalled', 'stalled at 91%'),
+                          ('force-complete-sent', 'stalled at 91%')],
+                         [(m.what, m.message) for m in server.marks])

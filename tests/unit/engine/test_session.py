@@ -14,6 +14,8 @@
 
 from unittest import mock
 
+import testtools
+
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import session
@@ -192,3 +194,14 @@ class TestResume(test_batch.FakeNovaTestCase):
                                      ['max_parallel'])
         self.assertEqual((9, 1), (options.max_parallel,
                                   options.max_per_source))
+
+
+class TestSourceHostsOfAJournal(testtools.TestCase):
+
+    def test_older_journals_name_one_host(self):
+        self.assertEqual(('c1',), session.source_hosts(
+            {'selection': {'source_host': 'c1'}}))
+        self.assertEqual(('c1', 'c2'), session.source_hosts(
+            {'selection': {'source_hosts': ['c1', 'c2']}}))
+        self.assertEqual((), session.source_hosts(
+            {'selection': {'source_host': None, 'servers': ['a']}}))

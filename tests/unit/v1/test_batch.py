@@ -42,6 +42,9 @@ class TestCommandValidation(testtools.TestCase):
         self.check(['vm', '--disable-reason', 'x'], 'needs --disable-source')
         self.check(['--resume', 'j', 'vm'], 'drop <server>')
         self.check(['--resume', 'j', '--dry-run'], 'drop --dry-run')
+        self.check(['--resume', 'j', '--aggregate', 'a'], 'drop --aggregate')
+        self.check(['--source-host', 'c1', '--source-host', 'c1'],
+                   'names a host twice: c1, c1')
 
     def test_project_and_status_narrow_named_servers(self):
         args = self.parse('a', 'b', 'c', '--project', 'p1', '--status',
