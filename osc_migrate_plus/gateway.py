@@ -523,6 +523,18 @@ class NovaGateway:
                                {'changes-since': changes_since}))
         return [self._migration(d) for d in docs]
 
+    def migrations_at(self, host: str) -> ty.List[model.Migration]:
+        """Every migration record from or to ``host`` (2.59, paged).
+
+        Nova's ``host`` filter matches the source or the destination; its
+        ``status`` filter takes one value only, so what is still under way
+        is told apart by the caller. The cost is one request per page of
+        the host's records (1,000 by default).
+        """
+        docs = self._pages('/os-migrations', 'migrations',
+                           self._migrations_params({'host': host}))
+        return [self._migration(d) for d in docs]
+
     def disable_service(self, service_id: str, reason: str) -> None:
         """Disable a compute service (2.53: by UUID, with a reason)."""
         self._call('PUT', '/os-services/%s' % service_id,

@@ -23,12 +23,15 @@ from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
 from osc_migrate_plus.engine import hints
+from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import nova as nova_api
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import selection
 from osc_migrate_plus.engine import session
 from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
+from osc_migrate_plus.v1 import batch_hostcheck as host_check
 from osc_migrate_plus.v1 import batch_progress
 from osc_migrate_plus.v1 import common
 from osc_migrate_plus.v1 import exit_codes
@@ -49,10 +52,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     skipped with the reason), then migrates within concurrency limits,
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
-    server twice. Exit codes: 0 every server reached its goal, 1 any failed
-    or was skipped, 2 usage error, 3 none failed but some timed out or were
-    aborted (--on-stall abort), 130 interrupted. A dry run exits 0 when it
-    could plan.
+    server twice. With --source-host or --aggregate it ends by checking
+    that each source host is empty: servers, migrations and allocations in
+    Placement still there. Exit codes: 0 every server reached its goal (and
+    every source host is empty of servers), 1 any failed or was skipped or
+    a server is still on a source host, 2 usage error, 3 none failed but
+    some timed out or were aborted (--on-stall abort), 130 interrupted. A
+    dry run exits 0 when it could plan (1 with --require-empty and a host
+    that is not empty).
     """
 
     name = 'batch'
@@ -140,6 +147,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                 'before submitting (left disabled)')
         drain.add_argument('--disable-reason', metavar='<text>',
                            help='Reason recorded with --disable-source')
+        drain.add_argument('--require-empty', action='store_true',
+                           help='With --source-host or --aggregate: fail '
+                                '(exit 1) unless the host check finds each '
+                                'source host wholly empty: no server, no '
+                                'migration still holding it (one awaiting '
+                                'confirm included), no leaked allocation, '
+                                'and Placement read. Without it only '
+                                'servers left fail the run')
         state = parser.add_argument_group('journal')
         state.add_argument('--state-file', metavar='<path>',
                            help='Journal path (default: a new file under '
@@ -191,6 +206,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                              ' auto)')
         if args.disable_reason and not args.disable_source:
             raise UsageError('--disable-reason needs --disable-source')
+        if args.require_empty and not (args.source_hosts or args.aggregate
+                                       or args.resume):
+            raise UsageError('--require-empty needs --source-host or '
+                             '--aggregate: it is the source hosts that must '
+                             'be empty')
         if args.verify_command is not None and not args.verify_command:
             raise UsageError('--verify-command is empty')
         common.stall_options(args)
@@ -265,6 +285,27 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                              % args.servers_from)
         return listed
 
+    def _host_check(self, args: argparse.Namespace,
+                    source_hosts: ty.Sequence[str],
+                    selected: ty.Dict[str, ty.Any]
+                    ) -> ty.Optional[host_check.HostCheck]:
+        """The end-of-run check of the source hosts, if the batch has any."""
+        if not source_hosts:
+            if args.require_empty:
+                raise UsageError('--require-empty needs a batch with '
+                                 '--source-host or --aggregate; this '
+                                 'journal has none')
+            return None
+        return host_check.HostCheck(
+            list(source_hosts),
+            whole_host=not any(selected.get(k) for k in (
+                'servers', 'servers_from', 'project', 'status')),
+            require_empty=args.require_empty,
+            placement=self._placement())
+
+    def _placement(self) -> ty.Optional[nova_api.Placement]:
+        return host_check.placement_gateway(self.app)
+
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
@@ -287,20 +328,32 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if items:
             gateway.check_can_follow({i.server.project_id for i in items})
             items = selection.visible_adoptions(gateway, items)
+        selected = {'servers': list(args.servers),
+                    'servers_from': args.servers_from,
+                    'source_hosts': list(options.source_hosts),
+                    'aggregate': args.aggregate, 'project': args.project,
+                    'status': args.status}
+        check = self._host_check(args, options.source_hosts, selected)
         if args.dry_run:
+            code = exit_codes.SUCCESS
+            if check is not None:
+                # The plan listed the whole hosts a moment ago: not twice.
+                reports = check.run(
+                    gateway, reporter, hostcheck.notes_from_plan(items),
+                    {i.server.id: i.server.name for i in items},
+                    listed={h: [i.server for i in items
+                                if i.server.host == h] for h in check.hosts}
+                    if check.whole_host else None)
+                if check.require_empty:
+                    code = check.exit_code(code, reports)
             return common.Report(COLUMNS, [self._plan_row(i) for i in items],
-                                 exit_codes.SUCCESS)
+                                 code)
         started = session.new(
             gateway, reporter, items, options,
-            args.state_file or jrn.default_path(),
-            {'servers': list(args.servers),
-             'servers_from': args.servers_from,
-             'source_hosts': list(options.source_hosts),
-             'aggregate': args.aggregate, 'project': args.project,
-             'status': args.status},
+            args.state_file or jrn.default_path(), selected,
             disable_reason=args.disable_reason,
             disable_source=args.disable_source)
-        return self._run(started, reporter)
+        return self._run(started, reporter, check)
 
     def _resume(self, gateway: gw.NovaGateway,
                 reporter: batch_progress.BatchProgress,
@@ -317,6 +370,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             except session.Contradiction as exc:
                 raise UsageError(str(exc))
             options.mode = options.mode or plan.COLD
+            check = self._host_check(args, options.source_hosts,
+                                     resumption.header.get('selection', {}))
             self._gates(gateway, options)
             resumption.check_cloud(gateway.endpoint())
             gateway.check_can_follow(resumption.projects())
@@ -325,10 +380,12 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         except BaseException:
             resumption.close()
             raise
-        return self._run(resumed, reporter)
+        return self._run(resumed, reporter, check)
 
     def _run(self, started: session.Batch,
-             reporter: batch_progress.BatchProgress) -> common.Report:
+             reporter: batch_progress.BatchProgress,
+             check: ty.Optional[host_check.HostCheck] = None
+             ) -> common.Report:
         signals = {'count': 0}
 
         def on_signal(signum: int, frame: ty.Any) -> None:
@@ -348,14 +405,25 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         began = time.monotonic()
         try:
             completed = started.run()
+            entries = started.entries
+            reporter.close(entries, time.monotonic() - began)
+            fatal = started.runner.fatal
+            reports: ty.List[hostcheck.HostReport] = []
+            if check is not None and fatal is None:
+                # After the summary: the check's lines are the last ones.
+                # Its journal record goes in before the journal closes.
+                reports = check.run(
+                    started.runner.nova, reporter,
+                    hostcheck.notes_from_entries(entries),
+                    {e.server_id: e.server.name for e in entries},
+                    started.journal)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             started.close()
-        entries = started.entries
-        reporter.close(entries, time.monotonic() - began)
         code = batch_exit_code(entries, completed)
-        fatal = started.runner.fatal
+        if check is not None:
+            code = check.exit_code(code, reports)
         if isinstance(fatal, model.CredentialsExpired):
             reporter.error(
                 'credentials expired: %s. Nothing more was sent; what is in '

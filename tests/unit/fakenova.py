@@ -799,6 +799,19 @@ class FakeNova:
         if req.params.get('instance_uuid'):
             found = [m for m in found
                      if m['instance_uuid'] == req.params['instance_uuid']]
+        # migration_get_all_by_filters: ``host`` is the source or the
+        # destination (and wins over ``source_compute``); ``status`` one
+        # value, as the API passes it.
+        p = req.params
+        if p.get('host'):
+            found = [m for m in found if p['host'] in (
+                m['source_compute'], m['dest_compute'])]
+        elif p.get('source_compute'):
+            found = [m for m in found
+                     if m['source_compute'] == p['source_compute']]
+        for key in ('status', 'migration_type'):
+            if p.get(key):
+                found = [m for m in found if m[key] == p[key]]
         if req.params.get('project_id') and req.microversion >= (2, 80):
             # The project that *started* the migration, not the server's.
             found = [m for m in found
