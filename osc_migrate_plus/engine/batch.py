@@ -718,9 +718,12 @@ class Runner:
                 entry.message = why
                 self.journal.event(entry.server_id, 'interrupted',
                                    migration_id=entry.follow.migration_id,
-                                   **report_facts(entry))
+                                   message=why, **report_facts(entry))
             elif entry.state == State.QUEUED:
                 entry.state = State.DONE
                 entry.result = R.NOT_STARTED
                 entry.message = 'interrupted before submission'
-        self.journal.write({'type': 'interrupted'})
+        # An error of Nova's that ended it: the run exits 1, not 130.
+        self.journal.write({'type': 'interrupted'} if self.fatal is None
+                           else {'type': 'interrupted',
+                                 'error': str(self.fatal)})

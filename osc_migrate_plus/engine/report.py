@@ -117,6 +117,14 @@ class Run:
     started: datetime.datetime
     ended: ty.Optional[datetime.datetime] = None
     how: str = ''  # 'interrupted' (Ctrl-C, an error), 'stopped' (killed)
+    # The error of Nova's that ended it (the batch then exited 1).
+    error: str = ''
+    # Its host checks (--source-host): the journal's host-check records.
+    host_checks: ty.List[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def host_check_failed(self) -> bool:
+        return any(c.get('fails') for c in self.host_checks)
 
 
 @dataclasses.dataclass
@@ -239,6 +247,7 @@ class _Server:
         self.state = jrn.ServerState(jrn.PLANNED, plan=plan)
         self.report = ServerReport(sid)
         self.facts: dict = {}       # of its last verdict or interruption
+        self.stop_message = ''
         self.phase: ty.Optional[str] = None
         self.since: ty.Optional[datetime.datetime] = None
         if plan is not None:
@@ -302,8 +311,11 @@ class _Server:
             self._verdict(record, at)
         elif name == 'interrupted':
             self.facts = record
+            # Why its run stopped following it (older journals: not said).
+            self.stop_message = str(record.get('message') or '')
             self.enter(None, at)
-            self.mark(at, R.INTERRUPTED.value, INTERRUPTED_MESSAGE)
+            self.mark(at, R.INTERRUPTED.value,
+                      self.stop_message or INTERRUPTED_MESSAGE)
         if before == jrn.FINISHED and self.state.state != jrn.FINISHED:
             self._reopen()
 
@@ -329,6 +341,7 @@ class _Server:
 
     def resumed(self, at: ty.Optional[datetime.datetime]) -> None:
         """A resume decides where it stands, as ``--resume`` does."""
+        self.stop_message = ''
         state = jrn.reopened(self.state)
         if state != self.state.state:
             self.state = self.state._replace(state=state)
@@ -366,7 +379,8 @@ class _Server:
         else:
             r.standing = 'inflight'
             if not running:
-                r.result, r.message = R.INTERRUPTED, INTERRUPTED_MESSAGE
+                r.result = R.INTERRUPTED
+                r.message = self.stop_message or INTERRUPTED_MESSAGE
         return r
 
 
@@ -410,6 +424,10 @@ def build(path: str, running: ty.Optional[bool] = None) -> Report:
                 server.stopped(at)
             if runs:
                 runs[-1].ended, runs[-1].how = at, INTERRUPTED
+                runs[-1].error = str(record.get('error') or '')
+        elif kind == 'host-check':
+            if runs:
+                runs[-1].host_checks.append(record)
         elif kind == 'resumed':
             for server in servers.values():
                 server.stopped(last)

@@ -46,9 +46,22 @@ def _when(value: ty.Optional[datetime.datetime]) -> ty.Optional[str]:
 
 
 def exit_code(rebuilt: report.Report) -> int:
-    """The exit code the batch had (or, interrupted or running, would)."""
-    return batch.exit_code_for([s.result for s in rebuilt.servers],
+    """The exit code the batch had (or, interrupted or running, would).
+
+    As ``batch`` decides it at the end of its last run: from the results;
+    1 if a host check failed the run (an interrupted run stays 130), or if
+    an error of Nova's ended it.
+    """
+    code = batch.exit_code_for([s.result for s in rebuilt.servers],
                                rebuilt.completed)
+    last = rebuilt.runs[-1] if rebuilt.runs else None
+    if last is None or rebuilt.state == report.RUNNING:
+        return code
+    if last.error:
+        return exit_codes.FAILURE
+    if code != exit_codes.INTERRUPTED and last.host_check_failed:
+        return exit_codes.FAILURE
+    return code
 
 
 class ReportMigrations(common.VerdictCommand, command.Lister):

@@ -257,6 +257,12 @@ def _facts(rebuilt: report.Report, code: int) -> str:
         ('Exit code', '%d' % code if rebuilt.state != report.RUNNING
          else '(not yet)'),
     ]
+    last = rebuilt.runs[-1] if rebuilt.runs else None
+    if last is not None and last.error:
+        rows.append(('Stopped by', last.error))
+    if last is not None and last.host_checks:
+        rows.append(('Host check', '; '.join(
+            str(c.get('line') or c.get('host')) for c in last.host_checks)))
     if rebuilt.torn:
         rows.append(('Journal', 'its last line was torn (a write cut short '
                      'by a crash) and is left out'))

@@ -27,8 +27,10 @@ import fixtures
 from testtools import content
 
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus import placement as pl
 from osc_migrate_plus.v1 import report as report_cmd
 from tests.unit import fakenova
+from tests.unit import fakeplacement
 from tests.unit.v1 import test_unkind_nova
 
 COMPARED = ('Server ID', 'Name', 'Project ID', 'Source Host',
@@ -38,8 +40,8 @@ COMPARED = ('Server ID', 'Name', 'Project ID', 'Source Host',
 
 class ReportTestCase(test_unkind_nova.UnkindNovaTestCase):
 
-    def cloud(self, real_sleep=0.0, **kwargs):
-        fake = super().cloud(real_sleep, **kwargs)
+    def cloud(self, **kwargs):
+        fake = super().cloud(**kwargs)
         self.useFixture(fixtures.MonkeyPatch(
             'osc_migrate_plus.engine.journal.datetime',
             fakenova._client_datetime(fake)))
@@ -165,6 +167,51 @@ class TestSameAsBatch(ReportTestCase):
         self.assertTrue(rows[bad]['Message'].endswith(
             rebuilt[bad]['Message']))
         self.assertIn('finished before the resume', rows[bad]['Message'])
+
+
+class TestHowTheRunEnded(ReportTestCase):
+    """Exit codes batch decides beyond the results, rebuilt too."""
+
+    def test_an_error_of_novas_ended_it(self):
+        fake = self.cloud()
+        fake.timing['cold_duration'] = 30
+        sids = [fake.add_server('vm%d' % n) for n in range(2)]
+
+        def refuse():
+            if self.journal_count('"event":"submitted"') >= 2:
+                fake.fail_reads('/servers/detail', status=403, times=None)
+        fake.sleep_hooks.append(refuse)
+        rc, rows = self.batch('vm0', 'vm1', '--confirm', '--state-file',
+                              self.path)
+        self.assertEqual(1, rc)
+        rrc, rebuilt, err = self.rows(self.path)
+        self.assertEqual(1, rrc)
+        self.assertSameAsBatch(rows, rebuilt)
+        for sid in sids:
+            self.assertIn("following stopped by Nova's answer",
+                          rebuilt[sid]['Message'])
+
+    def test_a_host_check_failed_it(self):
+        fake = self.cloud()
+        placement = fakeplacement.FakePlacement(fake)
+        self.useFixture(fixtures.MockPatch(
+            'osc_migrate_plus.v1.batch_hostcheck.placement_gateway',
+            return_value=pl.PlacementGateway(placement.proxy,
+                                             sleep=lambda s: None)))
+        sids = [fake.add_server('vm%d' % n) for n in range(2)]
+        late = []
+
+        def boot():
+            if not late and self.journal_count('"event":"submitted"'):
+                late.append(fake.add_server('late-arrival'))
+        fake.sleep_hooks.append(boot)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--state-file', self.path)
+        self.assertEqual(1, rc)  # every server confirmed, the host not empty
+        self.assertEqual({'confirmed'}, {rows[s]['Result'] for s in sids})
+        rrc, rebuilt, err = self.rows(self.path)
+        self.assertEqual(1, rrc)
+        self.assertSameAsBatch(rows, rebuilt)
 
 
 class TestCommand(ReportTestCase):

@@ -164,3 +164,18 @@ class TestPage(testtools.TestCase):
         self.assertLessEqual(len(label.text), report_html.NAME_CHARS)
         self.assertIn('server-with-a-long-name-000',
                       label.find('title').text)
+
+    def test_the_runs_error_and_host_check_on_top(self):
+        write_journal(self.path, [('a', 'vm', 'h1')])
+        with open(self.path, 'a') as f:
+            f.write('{"type":"host-check","host":"h1","empty":false,'
+                    '"fails":true,"line":"h1: NOT empty: 1 server (<x>)",'
+                    '"ts":"%s"}\n' % at(20))
+        rebuilt = report.build(self.path, running=False)
+        self.assertTrue(rebuilt.runs[-1].host_check_failed)
+        text = report_html.render(rebuilt, 1, batch.COLUMNS)
+        tree = ET.fromstring(text.split('\n', 1)[1])
+        facts = {tr.find('th').text: tr.find('td').text
+                 for tr in tree.iter('tr') if tr.find('th') is not None
+                 and tr.find('td') is not None}
+        self.assertEqual('h1: NOT empty: 1 server (<x>)', facts['Host check'])
