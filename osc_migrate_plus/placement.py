@@ -70,7 +70,12 @@ class PlacementGateway:
             else:
                 status = response.status_code
                 if status < 400:
-                    return response.json()
+                    try:
+                        return response.json()
+                    except ValueError as exc:
+                        # A proxy's error page in front of Placement.
+                        raise model.PlacementUnavailable(
+                            'Placement answered what is not JSON: %s' % exc)
                 if status == 404:
                     return None
                 if status == 401:

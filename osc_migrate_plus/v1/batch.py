@@ -22,6 +22,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import capacity
 from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
@@ -52,14 +53,18 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     skipped with the reason), then migrates within concurrency limits,
     follows every migration with bulk polls, confirms when asked, and keeps
     a journal so an interrupted batch can be resumed without migrating any
-    server twice. With --source-host or --aggregate it ends by checking
-    that each source host is empty: servers, migrations and allocations in
-    Placement still there. Exit codes: 0 every server reached its goal (and
-    every source host is empty of servers), 1 any failed or was skipped or
-    a server is still on a source host, 2 usage error, 3 none failed but
-    some timed out or were aborted (--on-stall abort), 130 interrupted. A
-    dry run exits 0 when it could plan (1 with --require-empty and a host
-    that is not empty).
+    server twice. Before anything moves, estimates from Placement whether
+    the other compute hosts can take the planned servers, and refuses to
+    start if not (unless --ignore-capacity). With --source-host or
+    --aggregate it ends by checking that each source host is empty:
+    servers, migrations and allocations in Placement still there. Exit
+    codes: 0 every server reached its goal (and every source host is empty
+    of servers), 1 any failed or was skipped, a server is still on a source
+    host, or the plan does not fit, 2 usage error, 3 none failed but some
+    timed out or were aborted (--on-stall abort), 130 interrupted. A dry run
+    exits 0 when it could plan and the planned servers fit (or capacity
+    could not be checked); 1 when some do not fit, or with --require-empty
+    a source host is not empty.
     """
 
     name = 'batch'
@@ -161,8 +166,15 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                                 '$XDG_STATE_HOME/osc-migrate-plus/)')
         state.add_argument('--resume', metavar='<path>',
                            help='Continue the batch of this journal')
+        room = parser.add_argument_group('capacity')
+        room.add_argument('--ignore-capacity', action='store_true',
+                          help='Go even if the estimate from Placement says '
+                               'some planned servers do not fit on the '
+                               'other compute hosts: Nova\'s scheduler '
+                               'decides (refuses them with NoValidHost)')
         parser.add_argument('--dry-run', action='store_true',
-                            help='Print the plan; change nothing')
+                            help='Print the plan, with the capacity '
+                                 'estimate; change nothing')
         return parser
 
     # -- validation --------------------------------------------------------
@@ -187,6 +199,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 raise UsageError('--resume takes the selection and '
                                  'journal from the journal; drop %s'
                                  % ', '.join(given))
+            if args.ignore_capacity:
+                raise UsageError('--resume does not check capacity (it '
+                                 'continues a run that started); drop '
+                                 '--ignore-capacity')
         else:
             if args.mode is None:
                 args.mode = plan.COLD
@@ -303,9 +319,6 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             require_empty=args.require_empty,
             placement=self._placement())
 
-    def _placement(self) -> ty.Optional[nova_api.Placement]:
-        return host_check.placement_gateway(self.app)
-
     def _new(self, gateway: gw.NovaGateway,
              reporter: batch_progress.BatchProgress,
              args: argparse.Namespace) -> common.Report:
@@ -334,8 +347,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                     'aggregate': args.aggregate, 'project': args.project,
                     'status': args.status}
         check = self._host_check(args, options.source_hosts, selected)
+        room = capacity.check(gateway, self._placement(), items, args.host)
+        short = room.without_room
         if args.dry_run:
-            code = exit_codes.SUCCESS
+            code = exit_codes.FAILURE if short and not args.ignore_capacity \
+                else exit_codes.SUCCESS
             if check is not None:
                 # The plan listed the whole hosts a moment ago: not twice.
                 reports = check.run(
@@ -346,8 +362,17 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                     if check.whole_host else None)
                 if check.require_empty:
                     code = check.exit_code(code, reports)
-            return common.Report(COLUMNS, [self._plan_row(i) for i in items],
-                                 code)
+            self._say_room(reporter, room)
+            return common.Report(
+                COLUMNS, [self._plan_row(i, room) for i in items], code)
+        self._say_room(reporter, room)
+        if short and not args.ignore_capacity:
+            return self._refused(reporter, items, room)
+        if short:
+            reporter.error('going on all the same (--ignore-capacity): '
+                           'Nova\'s scheduler decides where %d server(s) '
+                           'without room by the estimate go, if anywhere'
+                           % len(short))
         started = session.new(
             gateway, reporter, items, options,
             args.state_file or jrn.default_path(), selected,
@@ -442,11 +467,69 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         return common.Report(COLUMNS, [self._row(e) for e in entries], code)
 
     @staticmethod
-    def _plan_row(item: plan.PlanItem) -> tuple:
+    def _say_room(reporter: batch_progress.BatchProgress,
+                  room: capacity.Estimate) -> None:
+        """The plan's capacity line: a dry run's last line on stderr.
+
+        An error when it stops the run, so that --quiet shows it too.
+        """
+        if room.summary:
+            (reporter.error if room.without_room else reporter.info)(
+                room.summary)
+
+    def _placement(self) -> nova_api.Placement:
+        """Placement as the user's clouds.yaml and catalog reach it."""
+        found = host_check.placement_gateway(self.app)
+        if found is not None:
+            return found
+        # Older SDKs raise at attribute access when the service is not in
+        # the catalog (newer ones when it is used: the gateway says so).
+        try:
+            self.app.client_manager.sdk_connection.placement
+        except Exception as exc:  # noqa: B902
+            return _Unavailable('Placement is not in the service catalog: '
+                                '%s' % exc)
+        return _Unavailable('Placement is not in the service catalog')
+
+    @staticmethod
+    def _refused(reporter: batch_progress.BatchProgress,
+                 items: ty.List[plan.PlanItem],
+                 room: capacity.Estimate) -> common.Report:
+        """Not started: the plan does not fit. Nothing was changed."""
+        short = room.without_room
+        reporter.error(
+            'not started: %d of %d planned servers would not fit on the '
+            'other compute hosts by the estimate from Placement: %s. Nothing '
+            'was changed. Make room (or enable hosts), migrate fewer, or add '
+            '--ignore-capacity to go anyway and let Nova\'s scheduler '
+            'decide.' % (len(short), len(room.verdicts),
+                         ', '.join(room.names[s] for s in short)))
+        rows = []
+        for item in items:
+            s = item.server
+            if item.verdict == plan.SKIPPED:
+                result, message = model.Result.SKIPPED, item.reason
+            elif item.verdict == plan.ADOPT:
+                result = model.Result.NOT_STARTED
+                message = '%s; not followed: the plan does not fit' % (
+                    item.reason)
+            else:
+                result = model.Result.NOT_STARTED
+                message = 'not started: the plan does not fit; %s' % (
+                    room.message(s.id))
+            rows.append((s.id, s.name, s.project_id, s.host, None,
+                         item.mode.value if item.mode else None,
+                         result.value, 0, None, message))
+        return common.Report(COLUMNS, rows, exit_codes.FAILURE)
+
+    @staticmethod
+    def _plan_row(item: plan.PlanItem,
+                  room: ty.Optional[capacity.Estimate] = None) -> tuple:
         s = item.server
         result = model.Result.SKIPPED if item.verdict == plan.SKIPPED \
             else model.Result.PLANNED
-        message = item.reason if item.verdict != plan.PLANNED else ''
+        message = item.reason if item.verdict != plan.PLANNED else (
+            room.message(s.id) if room is not None else '')
         return (s.id, s.name, s.project_id, s.host, None,
                 item.mode.value if item.mode else None, result.value, 0,
                 None, message)
@@ -459,6 +542,20 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 entry.destination, mode.value if mode else None,
                 entry.result.value if entry.result else None,
                 entry.attempts, batch.duration(entry), entry.message)
+
+
+class _Unavailable:
+    """A Placement that cannot be reached: every read says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def provider(self, uuid: str) -> ty.Optional[model.Provider]:
+        raise model.PlacementUnavailable(self.reason)
+
+    def provider_allocations(self, uuid: str
+                             ) -> ty.Dict[str, ty.Dict[str, int]]:
+        raise model.PlacementUnavailable(self.reason)
 
 
 def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:

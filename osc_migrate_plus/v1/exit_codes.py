@@ -15,7 +15,8 @@
 from osc_migrate_plus import model
 
 SUCCESS = 0
-FAILURE = 1      # failed, or an error: not found, 403, 409, ...
+FAILURE = 1      # failed, or an error: not found, 403, 409, ...; batch:
+#                  the plan does not fit (capacity estimate)
 USAGE = 2        # bad options; nothing was sent to Nova
 # The deadline passed, or a live migration was aborted (at the deadline
 # with --abort-on-timeout, or stalled with --on-stall abort): nothing broke,

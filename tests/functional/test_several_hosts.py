@@ -30,11 +30,17 @@ class TestSeveralHosts(test_batch.BatchTestCase):
         on2 = self.seed('compute2', 2)
         [other] = self.seed('compute3', 1)
         self.enable_again('compute1', 'compute2')
+        # Whatever earlier tests of this cloud left on the two hosts is
+        # drained too: what was there before the batch is what it takes.
+        moved = [s['ID'] for host in ('compute1', 'compute2')
+                 for s in self.openstack_json('server', 'list',
+                                              '--all-projects', '--host',
+                                              host)]
+        self.assertLessEqual({s['id'] for s in on1 + on2}, set(moved))
         rows, result = self.batch('--source-host', 'compute1',
                                   '--source-host', 'compute2', '--confirm',
                                   '--disable-source', '--interval', '1',
                                   '--state-file', self.journal())
-        moved = [s['id'] for s in on1 + on2]
         self.assertEqual(sorted(moved), sorted(rows))
         for sid in moved:
             self.assertEqual('confirmed', rows[sid]['Result'],

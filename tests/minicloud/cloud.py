@@ -63,6 +63,8 @@ from sqlalchemy import pool  # noqa: E402
 
 LOG = logging.getLogger('minicloud')
 HERE = os.path.dirname(os.path.abspath(__file__))
+# What the FakeDriver reports of a host, set by the 'resources' control.
+RESOURCES = ('vcpus', 'memory_mb', 'local_gb')
 LOCK_WAIT = 120  # seconds a DB transaction may wait before we call it a hang
 
 
@@ -289,6 +291,8 @@ class Cloud:
         self.confirm_window = confirm_window
         self.services = {}
         self.lock = threading.Lock()
+        # Hosts whose driver reports other sizes than its defaults.
+        self.resized = set()
 
     # -- start -------------------------------------------------------------
     def start(self):
@@ -498,6 +502,7 @@ class Cloud:
                 ref.forced_down = False
                 ref.save()
         self.services[host] = svc
+        self.resized.discard(host)  # a new driver: the default sizes
 
     def stop_compute(self, host):
         """Take a compute down as a crash would.
@@ -609,6 +614,12 @@ class Cloud:
                 driver.set_controls(delay=0, fail_to=[], fail_from=[],
                                     fail_reason='', stall_live=False)
                 auth.EXPIRED.clear()
+                for host in sorted(self.resized):
+                    if host in self.services:
+                        self.set_resources(host)
+                    else:
+                        # Down: its next start has a new driver, defaults.
+                        self.resized.discard(host)
             elif action == 'expire-token':
                 auth.EXPIRED.add(request['token'])
             elif action == 'service-down':
@@ -626,12 +637,43 @@ class Cloud:
                 for host in sorted(self.services):
                     self.services[host].manager._poll_unconfirmed_resizes(
                         context.get_admin_context())
+            elif action == 'resources':
+                self.set_resources(self._known(request['host']), **{
+                    k: request.get(k) for k in RESOURCES})
             elif action == 'reset-requests':
                 with self.counter.lock:
                     self.counter.requests.clear()
             else:
                 raise ValueError('unknown action %r' % (action,))
         return self.state()
+
+    def set_resources(self, host, **sizes):
+        """What ``host``'s driver reports, and so its inventory in Placement.
+
+        nova's FakeDriver reports its ``vcpus``, ``memory_mb`` and
+        ``local_gb`` (class defaults: huge); a size left out goes back to the
+        default. The resource tracker's update then sets the provider's
+        inventory for real, as its periodic task would.
+        """
+        from nova import context
+
+        if host not in self.services:
+            raise ValueError('host %r is down' % (host,))
+        manager = self.services[host].manager
+        for key in RESOURCES:
+            value = sizes.get(key)
+            if value is None:
+                manager.driver.__dict__.pop(key, None)
+            else:
+                setattr(manager.driver, key, int(value))
+            # What the hypervisors API shows, too.
+            setattr(manager.driver.resources, key,
+                    getattr(manager.driver, key))
+        if any(sizes.get(key) is not None for key in RESOURCES):
+            self.resized.add(host)
+        else:
+            self.resized.discard(host)
+        manager.update_available_resource(context.get_admin_context())
 
     def _known(self, host):
         if host not in self.hosts:

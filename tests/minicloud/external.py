@@ -271,6 +271,9 @@ class ExternalCloud(fixtures.Fixture):
     def service_up(self, host: str) -> dict:
         raise HarnessOnly('a compute brought back (service_up)')
 
+    def set_resources(self, host: str, **sizes: ty.Any) -> dict:
+        raise HarnessOnly("a compute's sizes changed (set_resources)")
+
     def auto_confirm(self) -> dict:
         raise HarnessOnly("Nova's auto-confirm on demand")
 

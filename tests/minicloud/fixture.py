@@ -378,6 +378,18 @@ class MiniCloud(fixtures.Fixture):
     def service_up(self, host: str) -> dict:
         return self._post({'action': 'service-up', 'host': host})
 
+    def set_resources(self, host: str, vcpus: ty.Optional[int] = None,
+                      memory_mb: ty.Optional[int] = None,
+                      local_gb: ty.Optional[int] = None) -> dict:
+        """Make ``host`` report these sizes (Placement's inventory follows).
+
+        Sizes left out go back to the driver's defaults (huge); ``reset``
+        restores every host.
+        """
+        return self._post({'action': 'resources', 'host': host,
+                           'vcpus': vcpus, 'memory_mb': memory_mb,
+                           'local_gb': local_gb})
+
     def auto_confirm(self) -> dict:
         """Run Nova's auto-confirm (needs a ``confirm_window``) now."""
         return self._post({'action': 'auto-confirm'})

@@ -211,6 +211,9 @@ class FakeNova:
         self.sleep_hooks: ty.List[ty.Callable[[], None]] = []
         # From then on (sim time) the client's token is refused (401).
         self.token_expires: ty.Optional[float] = None
+        # A FakePlacement attaches itself: the scheduler then places only
+        # where Placement has room (and claims it at once, as Nova does).
+        self.placement: ty.Any = None
 
         self.proxy = mock.Mock(spec=_proxy.Proxy)
         self.proxy.request.side_effect = self._request
@@ -1068,10 +1071,22 @@ class FakeNova:
         if result == 'Error':
             action['message'] = 'Error'  # db api action_event_finish
 
-    def _pick_destination(self, source: str) -> ty.Optional[str]:
-        """The scheduler: enabled hosts other than the source, in turn."""
+    def _pick_destination(self, server: dict,
+                          host: ty.Optional[str] = None) -> ty.Optional[str]:
+        """The scheduler: enabled hosts other than the source, in turn.
+
+        With a FakePlacement attached, only hosts with room for the server
+        (a target host too): None is NoValidHost.
+        """
+        def room(h: str) -> bool:
+            return self.placement is None or \
+                self.placement.has_room(h, server['id'])
+
+        if host is not None:
+            return host if room(host) else None
         hosts = sorted(h for h, s in self.services.items()
-                       if s['status'] == 'enabled' and h != source)
+                       if s['status'] == 'enabled' and h != server['host']
+                       and room(h))
         if not hosts:
             return None
         self._rotation += 1
@@ -1156,10 +1171,12 @@ class FakeNova:
                 self._conductor_fails(server, action,
                                       'conductor_migrate_server')
                 return
-            dest = host or self._pick_destination(server['host'])
+            dest = self._pick_destination(server, host)
             # MigrationTask._preallocate_migration: before scheduling.
             record = self._new_record(server, kind, None, 'pre-migrating',
                                       project)
+            # The scheduler claims the destination's resources at once.
+            record['claimed'] = dest
             if dest is None:
                 self._conductor_fails(server, action,
                                       'conductor_migrate_server', record)
@@ -1260,7 +1277,8 @@ class FakeNova:
                 return
             record = self._new_record(server, 'live-migration', host,
                                       'accepted', project)
-            dest = host or self._pick_destination(server['host'])
+            dest = self._pick_destination(server, host)
+            record['claimed'] = dest
             if dest is None or dest == server['host']:
                 # The scheduler (or the conductor's self check) refuses;
                 # with 2.34+ the API had already answered 202.

@@ -63,6 +63,8 @@ class FakePlacement:
         self.requests: ty.List[ty.Tuple[str, str]] = []
         self.proxy = mock.Mock(spec=_proxy.Proxy)
         self.proxy.request.side_effect = self._request
+        # Nova's scheduler asks Placement for room.
+        nova.placement = self
 
     # -- test controls -------------------------------------------------------
     def set_inventory(self, host: str, rc: str, **fields: ty.Any) -> None:
@@ -89,9 +91,11 @@ class FakePlacement:
 
     def allocations(self, host: str) -> ty.Dict[str, ty.Dict[str, int]]:
         held: ty.Dict[str, ty.Dict[str, int]] = {}
-        records = [r for r in self.nova._migrations
+        records = [dict(r, dest_compute=r['dest_compute'] or r.get('claimed'))
+                   for r in self.nova._migrations
                    if r['alive'] and not r['deleted']
-                   and r['status'] in _MIGRATING and r['dest_compute']]
+                   and r['status'] in _MIGRATING
+                   and (r['dest_compute'] or r.get('claimed'))]
         for sid, server in self.nova._servers.items():
             if server['deleted'] or not server['host']:
                 continue
@@ -109,6 +113,23 @@ class FakePlacement:
             if where == host:
                 held[consumer] = dict(resources)
         return held
+
+    def has_room(self, host: str, sid: str) -> bool:
+        """Whether ``host`` can take server ``sid`` (the scheduler's ask).
+
+        Capacity as Placement counts it, and ``max_unit`` per consumer.
+        """
+        used = self.usages(host)
+        for rc, n in self.flavors.get(sid, FLAVOR).items():
+            inv = self.inventories.get(host, {}).get(rc)
+            if inv is None:
+                return n <= 0
+            capacity = int((inv['total'] - inv.get('reserved', 0))
+                           * inv.get('allocation_ratio', 1.0))
+            if used.get(rc, 0) + n > capacity or \
+                    n > inv.get('max_unit', inv['total']):
+                return False
+        return True
 
     def usages(self, host: str) -> ty.Dict[str, int]:
         used: ty.Dict[str, int] = {}

@@ -146,8 +146,10 @@ class HostCheckCommandTest(unkind.UnkindNovaTestCase):
         self.assertEqual((0, [sid]), (rc, list(rows)))
         # The plan listed the host: the check does not list it again.
         self.assertEqual(1, fake.count('GET', '/servers/detail') - listed)
+        # The host's line, then the plan's capacity line, last.
         self.assertEqual('compute1: NOT empty: 1 server (vm0: ACTIVE, '
-                         'planned)', lines[-1])
+                         'planned)', lines[-2])
+        self.assertIn('capacity estimate from Placement', lines[-1])
         rc, rows, lines = self.drain('--dry-run', '--require-empty')
         self.assertEqual(1, rc)
         self.assertEqual([], fake.posts('migrate'))
@@ -170,12 +172,18 @@ class HostCheckCommandTest(unkind.UnkindNovaTestCase):
     def test_an_app_without_placement_does_not_lose_the_run(self):
         """The app is a Mock: its placement proxy answers nonsense."""
         fake = self.cloud(placement=False)
+        nonsense = mock.Mock()
+        nonsense.request.return_value.status_code = 200
+        nonsense.request.return_value.json.side_effect = ValueError('html')
+        self.useFixture(fixtures.MockPatch(
+            'osc_migrate_plus.v1.batch_hostcheck.placement_gateway',
+            return_value=pl.PlacementGateway(nonsense)))
         sid = fake.add_server('vm0')
         rc, rows, lines = self.drain('--confirm', '--state-file', self.path)
         self.assertEqual(0, rc)
         self.assertResult('confirmed', rows[sid])
-        self.assertIn('allocations not checked: Placement could not be read',
-                      lines[-1])
+        self.assertIn('allocations not checked: Placement answered what is '
+                      'not JSON', lines[-1])
 
     def test_placement_gateway_is_the_connections(self):
         fake = self.cloud(placement=False)

@@ -643,7 +643,7 @@ class TestSameHostColdMigration(ReviewCase):
         asked --confirm: the server is left in VERIFY_RESIZE.
         """
         fake = self.cloud()
-        fake._pick_destination = lambda source: source
+        fake._pick_destination = lambda server, host=None: server['host']
         sid = fake.add_server('vm1')
         rc, rows = self.batch('vm1', '--confirm', '--state-file', self.path)
         self.assertNotEqual('VERIFY_RESIZE', fake.server(sid)['status'],

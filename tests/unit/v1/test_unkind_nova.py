@@ -32,6 +32,7 @@ from testtools import content
 from osc_migrate_plus.v1 import batch
 from osc_migrate_plus.v1 import watch
 from tests.unit import fakenova
+from tests.unit import fakeplacement
 
 # The real one: inside a test time.sleep is the fake's.
 really_sleep = time.sleep
@@ -65,6 +66,10 @@ class UnkindNovaTestCase(testtools.TestCase):
         app.stderr = stderr if stderr is not None else io.StringIO()
         app.options.verbose_level = 1
         app.client_manager.migrate_plus = self.fake.proxy
+        # Placement, beside this Nova (one per fake, kept across runs).
+        placement = self.fake.placement or \
+            fakeplacement.FakePlacement(self.fake)
+        app.client_manager.sdk_connection.placement = placement.proxy
         cmd = command(app, None)
         parsed = cmd.get_parser('openstack server migrate').parse_args(
             ['-f', 'json'] + list(args))
