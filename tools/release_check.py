@@ -38,10 +38,12 @@ import venv
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CONSTRAINTS = os.path.join(REPO, 'tests', 'client-constraints.txt')
-COMMANDS = ('server migrate watch', 'server migrate batch')
+COMMANDS = ('server migrate watch', 'server migrate batch',
+            'server migrate report')
 # Options bash completion must offer, per command.
 OPTIONS = {'watch': ('--start', '--confirm', '--timeout'),
-           'batch': ('--source-host', '--max-parallel', '--resume')}
+           'batch': ('--source-host', '--max-parallel', '--resume'),
+           'report': ('--list', '--html')}
 
 
 def run(*cmd, **kw):
@@ -108,7 +110,7 @@ def main(argv):
                 fail('openstack complete: server migrate %s lacks %s'
                      % (command, ', '.join(absent)))
     print('release check: %s and %s build, pass twine check, and install '
-          'beside python-openstackclient alone: both commands load, with '
+          'beside python-openstackclient alone: every command loads, with '
           'bash completion' % (os.path.basename(wheels[0]),
                                os.path.basename(sdists[0])))
 

@@ -136,6 +136,25 @@ def new_entry(item: plan.PlanItem, options: Options) -> Entry:
     return entry
 
 
+def duration(entry: Entry) -> ty.Optional[float]:
+    """Seconds from its submission (or adoption) to its result, this run."""
+    if entry.started is None or entry.finished is None:
+        return None
+    return round(entry.finished - entry.started, 1)
+
+
+def report_facts(entry: Entry) -> ty.Dict[str, ty.Any]:
+    """What the report's row shows beyond the verdict, for the journal.
+
+    ``openstack server migrate report`` rebuilds the row from these; the
+    journal knew neither the destination nor an adopted server's source.
+    """
+    mode = entry.follow.kind or entry.item.mode
+    return {'name': entry.server.name, 'source': entry.source,
+            'dest': entry.destination, 'mode': mode.value if mode else None,
+            'attempts': entry.attempts, 'duration': duration(entry)}
+
+
 class Reporter(ty.Protocol):
     def info(self, text: str) -> None: ...
 
@@ -682,7 +701,8 @@ class Runner:
             self.failures += 1
         self.journal.event(entry.server_id, 'verdict', result=result.value,
                            message=message,
-                           migration_id=entry.follow.migration_id)
+                           migration_id=entry.follow.migration_id,
+                           **report_facts(entry))
         if message or result.value != entry.follow.phase:
             self.reporter.event(entry, '%s%s' % (
                 result.value, ': ' + said if said else ''))
@@ -697,9 +717,13 @@ class Runner:
                 entry.result = R.INTERRUPTED
                 entry.message = why
                 self.journal.event(entry.server_id, 'interrupted',
-                                   migration_id=entry.follow.migration_id)
+                                   migration_id=entry.follow.migration_id,
+                                   message=why, **report_facts(entry))
             elif entry.state == State.QUEUED:
                 entry.state = State.DONE
                 entry.result = R.NOT_STARTED
                 entry.message = 'interrupted before submission'
-        self.journal.write({'type': 'interrupted'})
+        # An error of Nova's that ended it: the run exits 1, not 130.
+        self.journal.write({'type': 'interrupted'} if self.fatal is None
+                           else {'type': 'interrupted',
+                                 'error': str(self.fatal)})

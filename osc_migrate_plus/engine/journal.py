@@ -184,6 +184,29 @@ class Journal:
             self._fd = -1
 
 
+def in_use(path: str) -> bool:
+    """Is a batch writing this journal now (holding its lock)?
+
+    Asks for a shared lock on a descriptor of our own, read-only, and drops
+    it at once: nothing is written. For that instant a batch starting
+    ``--resume`` on it would be told it is busy, as it would while any
+    other reader held it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return True
+        raise
+    finally:
+        os.close(fd)  # releases our lock, if we got it
+    return False
+
+
 class ServerState(ty.NamedTuple):
     state: str
     migration_id: ty.Optional[int] = None
@@ -217,13 +240,27 @@ class Replay(ty.NamedTuple):
     rolling: ty.Tuple[dict, ...] = ()
 
 
-def replay(path: str) -> Replay:
-    """Read a journal back: its header and where each server stands."""
+class Records(ty.NamedTuple):
+    """A journal's records as written, checked; ``torn``: a cut last line."""
+
+    header: dict
+    records: ty.List[dict]  # the header first
+    torn: bool
+
+
+def read(path: str) -> Records:
+    """Every record of a journal, with the errors a damaged one earns.
+
+    ``replay`` (for --resume) and the report read through here, so a damaged
+    journal gets the same message from both.
+    """
     try:
         with open(path, 'rb') as f:
             data = f.read()
     except FileNotFoundError:
         raise JournalError('no journal at %s' % path)
+    except IsADirectoryError:
+        raise JournalError('%s is a directory, not a journal' % path)
     if not data.strip():
         raise JournalError('journal %s is empty: it has no batch header'
                            % path)
@@ -259,6 +296,12 @@ def replay(path: str) -> Replay:
         raise JournalError('journal %s has format version %r; this client '
                            'reads version %d' % (path, header.get('version'),
                                                  FORMAT_VERSION))
+    return Records(header, records, torn)
+
+
+def replay(path: str) -> Replay:
+    """Read a journal back: its header and where each server stands."""
+    header, records, torn = read(path)
     servers: ty.Dict[str, ServerState] = {}
     disabled: ty.Set[str] = set()
     rolling = []
@@ -275,12 +318,13 @@ def replay(path: str) -> Replay:
         elif record['type'] == 'event':
             sid = record['server']
             current = servers.get(sid, ServerState(PLANNED))
-            servers[sid] = _apply(current, record)
+            servers[sid] = apply(current, record)
     return Replay(header, servers, torn, frozenset(disabled),
                   tuple(rolling))
 
 
-def _apply(current: ServerState, record: dict) -> ServerState:
+def apply(current: ServerState, record: dict) -> ServerState:
+    """Where a server stands after one more of its events."""
     event = record.get('event')
     if event == 'submitting':
         return current._replace(state=SUBMITTING,

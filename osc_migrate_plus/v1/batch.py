@@ -590,14 +590,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     @staticmethod
     def _row(entry: batch.Entry) -> tuple:
         s = entry.item.server
-        duration = None
-        if entry.started is not None and entry.finished is not None:
-            duration = round(entry.finished - entry.started, 1)
         mode = entry.follow.kind or entry.item.mode
         return (s.id, entry.server.name, s.project_id, entry.source,
                 entry.destination, mode.value if mode else None,
                 entry.result.value if entry.result else None,
-                entry.attempts, duration, entry.message)
+                entry.attempts, batch.duration(entry), entry.message)
 
 
 class _Unavailable:
@@ -621,12 +618,18 @@ def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:
     failed or was skipped, 3 none failed but some timed out or were
     aborted (as ``watch``: given up on, the server unharmed where it was).
     """
+    return exit_code_for([e.result for e in entries], completed)
+
+
+def exit_code_for(results: ty.Iterable[ty.Optional[model.Result]],
+                  completed: bool) -> int:
+    """The batch's exit code from its servers' results (``report`` too)."""
     if not completed:
         return exit_codes.INTERRUPTED
-    results = {e.result for e in entries} - {model.Result.DELETED}
+    seen = set(results) - {model.Result.DELETED}
     given_up = {model.Result.TIMEOUT, model.Result.ABORTED}
-    if results - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
+    if seen - {model.Result.MIGRATED, model.Result.CONFIRMED} - given_up:
         return exit_codes.FAILURE
-    if results & given_up:
+    if seen & given_up:
         return exit_codes.TIMEOUT
     return exit_codes.SUCCESS

@@ -18,7 +18,8 @@ After every scenario, whatever was done to it:
   migration record and the server agree with the row);
 * no server has more than one migration record from the batch;
 * no server is left in VERIFY_RESIZE when ``--confirm`` was asked;
-* the journal replays, and its verdicts are the report's;
+* the journal replays, and its verdicts are the report's, as are those
+  ``openstack server migrate report`` rebuilds from it;
 * the exit code is the one the documented table gives for those results;
 * stdout is only the result (``-f json`` parses).
 
@@ -36,6 +37,7 @@ import typing as ty
 from testtools import content
 
 from osc_migrate_plus.engine import journal as jrn
+from osc_migrate_plus.engine import report
 from tests.functional import test_batch
 from tests.minicloud import faultproxy
 
@@ -156,6 +158,13 @@ class ReliabilityTestCase(test_batch.BatchTestCase):
                 if state is None or state.result != results[sid]:
                     problems[sid].append('journal says %s' % (
                         state.result if state else 'nothing'))
+            # ``report`` rebuilds the same results from the journal alone.
+            rebuilt = {s.id: s.result.value if s.result else None
+                       for s in report.build(journal).servers}
+            for sid in ids:
+                if rebuilt.get(sid) != results[sid]:
+                    problems[sid].append('report of the journal says %s'
+                                         % rebuilt.get(sid))
         lost = [sid for sid, p in problems.items() if p]
         moved = sum(1 for r in results.values()
                     if r in ('confirmed', 'migrated'))
