@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 
 from tests.functional import test_batch
 from tests.minicloud import external
@@ -159,17 +160,24 @@ class TestRolling(test_batch.BatchTestCase):
     def test_sigkill_during_a_host_command_then_resume(self):
         """SIGKILL while the first host's command runs, then --resume.
 
-        The resume runs it again (OSC_MIGRATE_RESUMED=1) and goes on; each
-        server moves once.
+        The hosts are an aggregate's (--aggregate). The resume runs the
+        command again (OSC_MIGRATE_RESUMED=1) and goes on; each server
+        moves once.
         """
         servers = self.seed_all()
         path = self.journal()
         # The first command hangs (and, orphaned, ends harmlessly later).
         env = dict(self.env, ROLLING_HANG='20')
-        hosts = []
+        # The hosts of an aggregate, this time.
+        name = 'rolling-%s' % uuid.uuid4().hex[:6]
+        self.openstack('aggregate', 'create', name)
+        self.addCleanup(self.openstack, 'aggregate', 'delete', name)
         for host in HOSTS:
-            hosts += ['--source-host', host]
-        cmd = self.cloud.cli() + list(test_batch.BATCH) + hosts + [
+            self.openstack('aggregate', 'add', 'host', name, host)
+            self.addCleanup(self.openstack, 'aggregate', 'remove', 'host',
+                            name, host)
+        cmd = self.cloud.cli() + list(test_batch.BATCH) + [
+            '--aggregate', name] + [
             '--rolling', '--enable-after', '--host-command', REBOOT,
             '--interval', '1', '--timeout', '300', '--state-file', path,
             '-f', 'json']
