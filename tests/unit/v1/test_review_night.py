@@ -117,9 +117,10 @@ class TestReportDamaged(ReportCase):
 class TestReportFiles(ReportCase):
 
     def test_html_page_not_readable_by_others(self):
-        """--html writes the journal's content (server and host names,
-        project IDs, Nova's fault messages) to a page.
+        """--html: the page is as private as the journal it comes from.
 
+        It holds the journal's content (server and host names, project
+        IDs, Nova's fault messages).
         The journal itself is created 0600 in a 0700 directory (journal.py
         Journal.create) because it names other projects' servers; an
         operator expects the page made from it to be no more readable than
@@ -205,9 +206,9 @@ class TestRollingReportAgree(test_rolling.RollingCase, ReportCase):
                           ('compute4', 'compute5'))
 
     def test_host_command_that_forks_a_daemon_and_prints_a_lot(self):
-        """Regression guard: a host command that prints 5 MB and leaves a
-        daemon behind (``sleep 600 &``, its output still open).
+        """Regression guard: a host command prints 5 MB, leaves a daemon.
 
+        The daemon is ``sleep 600 &``, its output still open.
         The command's exit is seen at once (the output goes to a file, not
         a pipe the daemon keeps open), the journal keeps only its tail, and
         the run goes on.
@@ -254,11 +255,11 @@ class TestStallRaces(base.UnkindNovaTestCase):
         self.assertEqual('aborted', row['Result'], row['Message'])
 
     def test_force_complete_as_it_completes(self):
-        """Regression guard: force-complete meets a migration that just
-        completed (Nova answers 409/400: nova/api/openstack/compute/
+        """Regression guard: force-complete meets a just-completed one.
+
+        Nova answers 409/400 (nova/api/openstack/compute/
         server_migrations.py force_complete, InvalidMigrationState /
         InstanceInvalidState).
-
         The server is on its destination: the result is 'migrated', exit
         0, and force_complete was sent once.
         """
