@@ -30,9 +30,11 @@ from openstack import exceptions as sdk_exc
 
 from osc_migrate_plus import model
 
-# Inventories, usages and provider allocations are all in 1.0; nothing
-# newer is needed.
+# Inventories, usages and provider allocations are all in 1.0.
 MICROVERSION = '1.0'
+# A provider's tree (in_tree): vGPUs, for one, are on children of the
+# compute node's provider.
+TREE_MICROVERSION = '1.14'
 
 
 class PlacementGateway:
@@ -44,15 +46,18 @@ class PlacementGateway:
         self._read_retries = read_retries
         # Requests sent, for the efficiency tests and the progress line.
         self.requests = 0
+        # Root provider -> the rest of its tree, read once for all.
+        self._trees: ty.Optional[ty.Dict[str, ty.List[str]]] = None
 
-    def _get(self, url: str) -> ty.Optional[dict]:
+    def _get(self, url: str, microversion: str = MICROVERSION
+             ) -> ty.Optional[dict]:
         """GET ``url``; None when Placement says 404."""
         attempt = 0
         while True:
             self.requests += 1
             try:
                 response = self._proxy.request(
-                    url, 'GET', microversion=MICROVERSION, raise_exc=False)
+                    url, 'GET', microversion=microversion, raise_exc=False)
             except (ksa_exc.EndpointNotFound, ksa_exc.CatalogException,
                     sdk_exc.ServiceDisabledException) as exc:
                 raise model.PlacementUnavailable(
@@ -103,12 +108,23 @@ class PlacementGateway:
         return 'Placement answered HTTP %s: %s' % (response.status_code,
                                                    detail)
 
-    def provider(self, uuid: str) -> ty.Optional[model.Provider]:
-        """A provider's inventories and usages; None if it does not exist.
+    def tree(self, root: str) -> ty.List[str]:
+        """The providers of ``root``'s tree, ``root`` first.
 
-        Two requests; the two answers may straddle a change (Placement
-        offers no single read of both), which an estimate can live with.
+        Every provider is listed once (one request, 1.14 for the roots) and
+        kept for the run: a provider tree changes when a host's devices do.
         """
+        if self._trees is None:
+            body = self._get('/resource_providers', TREE_MICROVERSION) or {}
+            trees: ty.Dict[str, ty.List[str]] = {}
+            for p in body.get('resource_providers') or ():
+                top = p.get('root_provider_uuid')
+                if p.get('uuid') and top and p['uuid'] != top:
+                    trees.setdefault(top, []).append(p['uuid'])
+            self._trees = trees
+        return [root] + sorted(self._trees.get(root, ()))
+
+    def _one(self, uuid: str) -> ty.Optional[model.Provider]:
         inventories = self._get('/resource_providers/%s/inventories' % uuid)
         if inventories is None:
             return None
@@ -128,13 +144,50 @@ class PlacementGateway:
             usages={rc: int(n) for rc, n in
                     (usages.get('usages') or {}).items()})
 
+    def provider(self, uuid: str) -> ty.Optional[model.Provider]:
+        """A compute node's inventories and usages over its whole tree.
+
+        None if it does not exist. The children's (vGPUs, say) count as
+        the host's: the scheduler asks for room in the whole tree. A class
+        on several providers of the tree is pooled (its capacity and use
+        summed, one consumer's most the largest of them). Two requests per
+        provider, plus the tree's; the answers may straddle a change
+        (Placement offers no single read), which an estimate can live with.
+        """
+        providers = [p for p in (self._one(u) for u in self.tree(uuid))
+                     if p is not None]
+        if not providers or providers[0].uuid != uuid:
+            return None
+        if len(providers) == 1:
+            return providers[0]
+        pooled: ty.Dict[str, ty.List[model.Inventory]] = {}
+        usages: ty.Dict[str, int] = {}
+        for provider in providers:
+            for rc, inv in provider.inventories.items():
+                pooled.setdefault(rc, []).append(inv)
+            for rc, n in provider.usages.items():
+                usages[rc] = usages.get(rc, 0) + n
+        inventories = {}
+        for rc, invs in pooled.items():
+            if len(invs) == 1:
+                inventories[rc] = invs[0]
+                continue
+            units = [i.max_unit for i in invs]
+            inventories[rc] = model.Inventory(
+                total=sum(i.capacity for i in invs),
+                max_unit=None if None in units else max(
+                    u for u in units if u is not None))
+        return model.Provider(uuid, '', inventories, usages)
+
     def provider_allocations(self, uuid: str
                              ) -> ty.Dict[str, ty.Dict[str, int]]:
-        """Consumer UUID -> resources it holds on this provider."""
-        body = self._get('/resource_providers/%s/allocations' % uuid)
-        if body is None:
-            return {}
-        return {consumer: {rc: int(n) for rc, n in
-                           (held.get('resources') or {}).items()}
-                for consumer, held in
-                (body.get('allocations') or {}).items()}
+        """Consumer UUID -> resources it holds in this provider's tree."""
+        held: ty.Dict[str, ty.Dict[str, int]] = {}
+        for member in self.tree(uuid):
+            body = self._get('/resource_providers/%s/allocations' % member)
+            for consumer, found in ((body or {}).get('allocations')
+                                    or {}).items():
+                mine = held.setdefault(consumer, {})
+                for rc, n in (found.get('resources') or {}).items():
+                    mine[rc] = mine.get(rc, 0) + int(n)
+        return held

@@ -248,6 +248,10 @@ class Records(ty.NamedTuple):
     torn: bool
 
 
+# Header sections that are objects in every journal this tool writes.
+HEADER_OBJECTS = ('selection', 'options', 'limits', 'cloud', 'rolling')
+
+
 def read(path: str) -> Records:
     """Every record of a journal, with the errors a damaged one earns.
 
@@ -281,9 +285,11 @@ def read(path: str) -> Records:
             record = json.loads(raw)
             if not isinstance(record, dict) or 'type' not in record:
                 raise ValueError('not a journal record')
-            if record['type'] == 'event' and not isinstance(
-                    record.get('server'), str):
-                raise ValueError('an event without a server')
+            if record['type'] == 'event' and not (
+                    isinstance(record.get('server'), str)
+                    and isinstance(record.get('event', ''), str)):
+                raise ValueError('an event without a server, or its name '
+                                 'not a string')
         except ValueError as exc:
             raise JournalError('journal %s is damaged at line %d: %s'
                                % (path, number, exc))
@@ -296,6 +302,10 @@ def read(path: str) -> Records:
         raise JournalError('journal %s has format version %r; this client '
                            'reads version %d' % (path, header.get('version'),
                                                  FORMAT_VERSION))
+    for key in HEADER_OBJECTS:
+        if header.get(key) is not None and not isinstance(header[key], dict):
+            raise JournalError('journal %s is damaged: its header\'s "%s" '
+                               'is not an object' % (path, key))
     return Records(header, records, torn)
 
 

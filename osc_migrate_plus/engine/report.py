@@ -388,10 +388,21 @@ def build(path: str, running: ty.Optional[bool] = None) -> Report:
     """The report of the journal at ``path``.
 
     Raises ``journal.JournalError`` (the same messages as ``--resume``) for
-    a journal that cannot be read. ``running``: whether a batch holds it
-    (probed if not given).
+    a journal that cannot be read, and for one whose records are not of the
+    shape this tool writes (edited by hand, another tool's file).
+    ``running``: whether a batch holds it (probed if not given).
     """
     header, records, torn = jrn.read(path)
+    try:
+        return _build(path, header, records, torn, running)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise jrn.JournalError('journal %s is damaged: a record is not of '
+                               'the shape this tool writes (%s: %s)'
+                               % (path, type(exc).__name__, exc))
+
+
+def _build(path: str, header: dict, records: ty.List[dict], torn: bool,
+           running: ty.Optional[bool]) -> Report:
     if running is None:
         running = jrn.in_use(path)
     servers: ty.Dict[str, _Server] = {}
@@ -428,6 +439,12 @@ def build(path: str, running: ty.Optional[bool] = None) -> Report:
         elif kind == 'host-check':
             if runs:
                 runs[-1].host_checks.append(record)
+        elif kind == 'rolling-stopped':
+            # A host of a rolling run stopped it (its command failed, it
+            # was not empty): the batch exited 1.
+            if runs:
+                runs[-1].error = str(record.get('error') or
+                                     'a host stopped the rolling run')
         elif kind == 'resumed':
             for server in servers.values():
                 server.stopped(last)

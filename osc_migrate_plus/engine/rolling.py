@@ -404,6 +404,10 @@ class Rolling:
             # Between two phases: each phase done is journaled already.
             failure = 'stopped by Nova\'s answer: %s; --resume continues ' \
                       'at this phase' % exc
+        if failure is not None:
+            # The run's verdict, for the report: every server may have
+            # reached its goal, yet a host stopped the run (exit 1).
+            self._write('rolling-stopped', error=failure)
         left = self._left_disabled()
         return Outcome(completed, failure, [self.hosts[h] for h in
                                             self.options.hosts], left)

@@ -499,9 +499,9 @@ class Stepper:
                                 message=str(exc))
             return
         # Nova cancels within seconds: no need to wait for the whole
-        # deadline to learn that it did not.
-        if f.deadline is None or f.deadline > now + ABORT_GRACE:
-            f.deadline = now + ABORT_GRACE
+        # deadline to learn that it did not; nor to judge it before Nova
+        # had the time to, when the stall came just before the deadline.
+        f.deadline = now + ABORT_GRACE
 
     def _stall_message(self, f: Follow, found: Verdict) -> str:
         """The verdict's message, saying what the stall led to and why."""

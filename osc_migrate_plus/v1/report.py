@@ -114,7 +114,12 @@ class ReportMigrations(common.VerdictCommand, command.Lister):
         if parsed_args.html:
             page = report_html.render(rebuilt, code, batch.COLUMNS)
             try:
-                with open(parsed_args.html, 'w', encoding='utf-8') as f:
+                # 0600 as the journal: the page names every project's
+                # servers and Nova's fault messages.
+                fd = os.open(parsed_args.html,
+                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # an existing file keeps its mode
+                with os.fdopen(fd, 'w', encoding='utf-8') as f:
                     f.write(page)
             except OSError as exc:
                 raise UsageError('--html: cannot write %s: %s'

@@ -159,6 +159,13 @@ class FakePlacement:
                 'detail': 'Access was denied to this resource.\n\n Policy '
                           'does not allow placement:resource_providers:'
                           'list to be performed.  '}]})
+        if url == '/resource_providers' and method == 'GET':
+            # Compute nodes without children (no vGPUs here).
+            return self._response(url, 200, {'resource_providers': [{
+                'uuid': s['node_uuid'], 'name': host, 'generation': 1,
+                'root_provider_uuid': s['node_uuid'],
+                'parent_provider_uuid': None}
+                for host, s in sorted(self.nova.services.items())]})
         match = re.fullmatch(r'/resource_providers/([^/]+)/'
                              r'(inventories|usages|allocations)', url)
         host = self._host_of(match.group(1)) if match else None

@@ -53,7 +53,8 @@ class PlacementGatewayTest(testtools.TestCase):
         self.assertEqual(62, provider.free()['VCPU'])
         # (65536 - 512) x 1.0 - 2 x 2048.
         self.assertEqual(65024 - 4096, provider.free()['MEMORY_MB'])
-        self.assertEqual(2, len(self.fake.requests))
+        # The provider trees (one listing), inventories, usages.
+        self.assertEqual(3, len(self.fake.requests))
 
     def test_allocations_follow_a_migration(self):
         sid = self.nova.add_server('a', host='compute1')

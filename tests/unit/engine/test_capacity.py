@@ -221,7 +221,10 @@ class TestCheck(testtools.TestCase):
             self.assertEqual(n, len(e.verdicts))
             return (len(self.fake.requests) - before[0],
                     self.nova.count('GET', 'os-hypervisors') - before[1])
-        self.assertEqual((1 + 2 * 3, 1), cost(3))
+        # The provider trees (one listing, kept by the gateway), the
+        # source's allocations, and two reads per candidate (compute2,
+        # compute3, compute4).
+        self.assertEqual((1 + 1 + 2 * 3, 1), cost(3))
         self.assertEqual((1 + 2 * 3, 1), cost(30))
 
     def test_allocation_not_found_is_unknown(self):

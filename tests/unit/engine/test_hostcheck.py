@@ -59,8 +59,9 @@ class HostCheckTest(testtools.TestCase):
         self.assertTrue(report.empty)
         self.assertFalse(report.fails(require_empty=True))
         self.assertEqual([], report.details())
-        # Servers, migrations, hypervisors; one provider's allocations.
-        self.assertEqual(1, len(self.fake.requests))
+        # Servers, migrations, hypervisors; the provider trees (one
+        # listing) and the host's provider's allocations.
+        self.assertEqual(2, len(self.fake.requests))
 
     def test_server_left_with_the_plans_reason(self):
         sid = self.nova.add_server('db-3', status='ERROR')

@@ -98,7 +98,9 @@ class TestReportDamaged(ReportCase):
         except report_cmd.UsageError as exc:
             self.assertIn(path, str(exc))
         else:
-            self.fail('no usage error: rc %s' % rc)
+            # Said by the command itself: exit 2 and the journal named.
+            self.assertEqual(2, rc)
+            self.assertIn('journal %s is damaged' % path, err)
 
     def test_torn_last_line_reported_not_fatal(self):
         """Regression guard: a journal whose last write was cut short.
@@ -305,12 +307,12 @@ class _Placement:
         path, _, query = url.partition('?')
         parts = path.strip('/').split('/')
         body = None
-        if path == '/resource_providers' and query.startswith('in_tree='):
-            root = query.split('=', 1)[1]
+        if path == '/resource_providers' and not query:
             body = {'resource_providers': [
                 {'uuid': u, 'root_provider_uuid': root,
                  'parent_provider_uuid': None if u == root else root}
-                for u in [root] + self.tree.get(root, [])]}
+                for root, children in self.tree.items()
+                for u in [root] + children]}
         elif len(parts) == 3 and parts[1] in self.inventories:
             uuid, what = parts[1], parts[2]
             if what == 'inventories':
