@@ -21,6 +21,7 @@ import os
 import stat
 from unittest import mock
 
+from osc_lib import exceptions
 import requests
 import testtools
 
@@ -101,6 +102,20 @@ class TestReportDamaged(ReportCase):
             # Said by the command itself: exit 2 and the journal named.
             self.assertEqual(2, rc)
             self.assertIn('journal %s is damaged' % path, err)
+
+    def test_resume_of_a_journal_with_a_foreign_header(self):
+        """batch --resume of the same journal: the same words, no traceback.
+
+        (A fix of the lead's: the header's shape is checked where report and
+        resume both read a journal.)
+        """
+        self.cloud()
+        path = self.journal_with(selection='compute1')
+        exc = self.assertRaises(exceptions.CommandError, self.batch,
+                                '--resume', path)
+        self.assertIn('journal %s is damaged: its header\'s "selection" is '
+                      'not an object' % path, str(exc))
+        self.assertEqual([], self.fake.posts('migrate'))
 
     def test_torn_last_line_reported_not_fatal(self):
         """Regression guard: a journal whose last write was cut short.
