@@ -30,7 +30,8 @@ SUCCESS_RESULTS = (R.MIGRATED, R.CONFIRMED)
 ASIDE = (R.SKIPPED, R.DELETED)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """1h02m03s, 2m03s or 3s (whole seconds, cut)."""
     seconds = int(seconds)
     if seconds >= 3600:
         return '%dh%02dm%02ds' % (seconds // 3600, seconds % 3600 // 60,
@@ -60,7 +61,7 @@ def summary(entries: ty.List[batch.Entry], elapsed: float) -> str:
             other[key] = other.get(key, 0) + 1
     parts = ['%d of %d servers migrated' % (c['done'], len(entries))]
     parts += ['%d %s' % (n, r) for r, n in sorted(other.items())]
-    return '%s in %s' % (', '.join(parts), _clock(elapsed))
+    return '%s in %s' % (', '.join(parts), clock(elapsed))
 
 
 class BatchProgress:
@@ -124,11 +125,11 @@ class BatchProgress:
         todo = c['inflight'] + c['queued']
         eta = ''
         if finished and todo:
-            eta = ', ETA %s' % _clock(elapsed / finished * todo)
+            eta = ', ETA %s' % clock(elapsed / finished * todo)
         text = ('done %d, failed %d, in flight %d, queued %d, skipped %d; '
                 '%s elapsed%s' % (c['done'], c['failed'], c['inflight'],
                                   c['queued'], c['skipped'],
-                                  _clock(elapsed), eta))
+                                  clock(elapsed), eta))
         from rich import text as rich_text
         self._live.update(rich_text.Text(text), refresh=True)
 

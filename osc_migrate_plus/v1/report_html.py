@@ -25,6 +25,7 @@ import html
 import typing as ty
 
 from osc_migrate_plus.engine import report
+from osc_migrate_plus.v1 import batch_progress
 
 WIDTH = 960          # the timeline's width, px
 LABEL = 230          # the lane labels' column, px
@@ -85,13 +86,7 @@ def _css(name: str) -> str:
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return '%dh%02dm%02ds' % (seconds // 3600, seconds % 3600 // 60,
-                                  seconds % 60)
-    if seconds >= 60:
-        return '%dm%02ds' % (seconds // 60, seconds % 60)
-    return '%ds' % seconds
+    return batch_progress.clock(round(seconds))
 
 
 def _utc(value: ty.Optional[datetime.datetime]) -> str:
