@@ -178,6 +178,37 @@ class TestAdmission(RunnerTestCase):
             # per server per poll.
             self.assertEqual(['GET os-migrations of one'] * n, per_server)
 
+    def test_per_destination_limit_holds_on_every_host(self):
+        """--max-per-destination without --host: Nova picks destinations.
+
+        The limit holds for every host, yet with three destinations the
+        batch runs more than one host's limit at once. (A regression guard;
+        in a real cloud whose scheduler stacks every server on one host, the
+        limit rightly keeps the batch to that host's share.)
+        """
+        self.nova = fakenova.FakeNova(hosts=4)
+        self.useFixture(self.nova.client_time())
+        self.gateway = gw.NovaGateway(self.nova.proxy)
+        self.nova.timing['cold_duration'] = 20
+        sids = self.servers(12)
+        busiest = []
+
+        def look():
+            per_dest = {}
+            for e in self.runner._entries.values():
+                if e.state == batch.State.INFLIGHT and e.follow.sent is None \
+                        and e.destination:
+                    per_dest[e.destination] = per_dest.get(
+                        e.destination, 0) + 1
+            busiest.append(max(per_dest.values(), default=0))
+        self.nova.sleep_hooks.append(look)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=8,
+                                     max_per_source=8, max_per_destination=3)
+        self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
+        self.assertLessEqual(max(busiest), 3)
+        # Three destinations of three each: more than one host's limit.
+        self.assertGreater(self.most_in_flight(), 6)
+
     def test_without_confirm_left_in_verify_resize(self):
         sids = self.servers(2)
         ok, entries = self.run_batch(sids)
