@@ -297,15 +297,20 @@ class Runner:
         ]) >= o.max_per_destination:
             return False
         if o.max_per_destination and not o.host:
-            # Destinations are known once Nova picks them (never, when
-            # policy hides host names): hold back while any destination is
-            # full or one is still being picked.
+            # Nova picks each destination, known once it has (never, when
+            # policy hides host names): this server, and every one still
+            # being placed, may land on the busiest host. Hold back only
+            # what could take that host past the limit.
             per_dest: ty.Dict[str, int] = {}
+            picking = 0
             for e in inflight:
                 if e.destination is None:
-                    return len(inflight) < o.max_per_destination
-                per_dest[e.destination] = per_dest.get(e.destination, 0) + 1
-            if per_dest and max(per_dest.values()) >= o.max_per_destination:
+                    picking += 1
+                else:
+                    per_dest[e.destination] = per_dest.get(
+                        e.destination, 0) + 1
+            if max(per_dest.values(), default=0) + picking >= \
+                    o.max_per_destination:
                 return False
         return True
 

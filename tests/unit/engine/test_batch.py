@@ -178,18 +178,20 @@ class TestAdmission(RunnerTestCase):
             # per server per poll.
             self.assertEqual(['GET os-migrations of one'] * n, per_server)
 
-    def test_per_destination_limit_holds_on_every_host(self):
+    def test_destinations_being_picked_count_on_the_busiest_host(self):
         """--max-per-destination without --host: Nova picks destinations.
 
-        The limit holds for every host, yet with three destinations the
-        batch runs more than one host's limit at once. (A regression guard;
-        in a real cloud whose scheduler stacks every server on one host, the
-        limit rightly keeps the batch to that host's share.)
+        A migration whose destination is not known yet (the scheduler is
+        slow: its record comes 3 s after the 202) may land on the busiest
+        host, so the limit holds back what could take that host past it,
+        and no more. It used to hold the whole batch to one host's limit
+        while any destination was being picked (4 in flight at most here).
         """
         self.nova = fakenova.FakeNova(hosts=4)
         self.useFixture(self.nova.client_time())
         self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.nova.timing['cold_duration'] = 20
+        self.nova.timing['cold_duration'] = 3
+        self.nova.timing['record_delay'] = 3
         sids = self.servers(12)
         busiest = []
 
@@ -206,8 +208,8 @@ class TestAdmission(RunnerTestCase):
                                      max_per_source=8, max_per_destination=3)
         self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
         self.assertLessEqual(max(busiest), 3)
-        # Three destinations of three each: more than one host's limit.
-        self.assertGreater(self.most_in_flight(), 6)
+        # More than one host's limit at once, over three destinations.
+        self.assertGreaterEqual(self.most_in_flight(), 5)
 
     def test_without_confirm_left_in_verify_resize(self):
         sids = self.servers(2)
