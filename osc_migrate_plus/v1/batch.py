@@ -70,6 +70,7 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
     """
 
     name = 'batch'
+    _placement_gateway: ty.Optional[nova_api.Placement] = None
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -531,7 +532,16 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 room.summary)
 
     def _placement(self) -> nova_api.Placement:
-        """Placement as the user's clouds.yaml and catalog reach it."""
+        """Placement as the user's clouds.yaml and catalog reach it.
+
+        One gateway for the run: the estimate, the host checks and rolling
+        steps share what it read once (every provider's tree).
+        """
+        if self._placement_gateway is None:
+            self._placement_gateway = self._find_placement()
+        return self._placement_gateway
+
+    def _find_placement(self) -> nova_api.Placement:
         found = host_check.placement_gateway(self.app)
         if found is not None:
             return found
