@@ -24,6 +24,7 @@ journaled before or as it happens, so an interrupted batch can be resumed
 without ever submitting a server twice.
 """
 
+import concurrent.futures
 import dataclasses
 import datetime
 import enum
@@ -46,6 +47,9 @@ SINCE_OVERLAP = datetime.timedelta(seconds=5)
 # A server in flight that no bulk read mentioned for this long is read
 # directly: a safety net for updates a window missed.
 STALE_AFTER = 60.0
+# Confirms and reverts of one poll round go out together, this many at once:
+# one after another, the last would wait for every answer before it.
+SEND_WORKERS = 8
 # Events of the step that the journal keeps (the rest is for the eye).
 JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
              'abort-sent', 'verify-started', 'verified', 'stalled',
@@ -183,7 +187,8 @@ class Runner:
         self.stepper = step.Stepper(nova, self, timeout=options.timeout,
                                     verify_command=options.verify_command,
                                     on_stall=stall.Policy(options.on_stall),
-                                    stall_after=options.stall_after)
+                                    stall_after=options.stall_after,
+                                    defer_actions=True)
         self.stop_requested = False
         self.failures = 0
         # An error of Nova's that ended following (a 403 on the bulk read).
@@ -580,6 +585,7 @@ class Runner:
             f.start_at -= min(max(waited, 0.0), step.LOST_REPLY_WINDOW)
         entry.last_direct = self.clock()
         self._step(entry, step.Observation(server, records, fresh=True))
+        self._send_pending([entry])
 
     # -- following ---------------------------------------------------------
     def _poll(self, inflight: ty.List[Entry]) -> None:
@@ -594,6 +600,7 @@ class Runner:
             self.reporter.info('poll failed, will retry: %s' % exc)
             for entry in inflight:
                 self._step(entry, step.Observation())
+            self._send_pending(inflight)
             return
         self._since = polled_at
         self._saw(listed, records)
@@ -619,6 +626,7 @@ class Runner:
                     now - entry.last_news >= STALE_AFTER:
                 observation = self._read_directly(entry, observation)
             self._step(entry, observation)
+        self._send_pending(inflight)
 
     def _progress(self, entry: Entry, records: ty.List[model.Migration],
                   now: float) -> ty.Optional[dict]:
@@ -667,6 +675,28 @@ class Runner:
             self._not_taken(entry, found.message)
         else:
             self.finish(entry, found.result, found.message)
+
+    def _send_pending(self, entries: ty.List[Entry]) -> None:
+        """Send the confirms and reverts the steps decided, together.
+
+        Only the requests run in threads (``Stepper.send`` touches nothing
+        but Nova); each answer is judged and journaled here, in order.
+        """
+        due = [e for e in entries if e.state == State.INFLIGHT
+               and e.follow.pending is not None]
+        if not due:
+            return
+        if len(due) == 1:
+            errors = [self.stepper.send(due[0].follow)]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(
+                    min(len(due), SEND_WORKERS)) as pool:
+                errors = list(pool.map(
+                    lambda e: self.stepper.send(e.follow), due))
+        for entry, error in zip(due, errors):
+            found = self.stepper.sent(entry.follow, error, self.clock())
+            if found is not None:
+                self.finish(entry, found.result, found.message)
 
     def _not_taken(self, entry: Entry, why: str) -> None:
         """Nova showed no sign of a request whose answer was lost.

@@ -106,6 +106,8 @@ class Follow:
     # clean answer, not to be sent again before a fresh look.
     needs_look: bool = False
     look_again: bool = False
+    # A confirm/revert decided, for the driver to send (``defer_actions``).
+    pending: ty.Optional[model.Action] = None
 
     def evidence_due(self) -> ty.Optional[float]:
         """When a fresh look at Nova can settle a start not yet seen."""
@@ -156,8 +158,12 @@ class Stepper:
                  timeout: float = 3600.0, abort_on_timeout: bool = False,
                  verify_command: ty.Optional[str] = None,
                  on_stall: stall.Policy = stall.Policy.WAIT,
-                 stall_after: float = stall.DEFAULT_STALL_AFTER) -> None:
+                 stall_after: float = stall.DEFAULT_STALL_AFTER,
+                 defer_actions: bool = False) -> None:
         self.nova = nova
+        # Batch sends the confirms and reverts of one poll round together
+        # (``send``, then ``sent``), not one after another inside the step.
+        self.defer_actions = defer_actions
         self.listener = listener
         self.timeout = timeout
         self.abort_on_timeout = abort_on_timeout
@@ -249,7 +255,8 @@ class Stepper:
                 return self._deadline(f, now)
             f.look_again = False
             refused = self._act(f, a.action, now)
-            if refused is not None:
+            if refused is not None or f.pending is not None:
+                # Once sent (``sent``), the next look judges it.
                 return refused
         elif f.migration is None:
             nothing = self._nothing_yet(f, server, obs, now)
@@ -373,27 +380,56 @@ class Stepper:
             if not outcome.passed:
                 f.goal = model.Goal.REVERT
                 action = model.Action.REVERT
+        f.pending = action
+        if self.defer_actions:
+            return None
+        return self._sent(f, self.send(f), now)
+
+    def send(self, f: Follow) -> ty.Optional[model.NovaError]:
+        """Send the pending confirm or revert; Nova's error, if any.
+
+        Touches nothing but Nova, so a driver may send several at once
+        from threads; ``sent`` then judges each answer, one at a time.
+        """
         try:
-            if action == model.Action.CONFIRM:
+            if f.pending == model.Action.CONFIRM:
                 self.nova.confirm(f.server_id)
-            else:
+            elif f.pending == model.Action.REVERT:
                 self.nova.revert(f.server_id)
-        except model.Transient as exc:
+        except model.NovaError as exc:
+            return exc
+        return None
+
+    def sent(self, f: Follow, error: ty.Optional[model.NovaError],
+             now: float) -> ty.Optional[Verdict]:
+        """Judge the answer to a pending action ``send`` sent."""
+        found = self._sent(f, error, now)
+        if found is None or not f.stall_note:
+            return found
+        return Verdict(found.result, self._stall_message(f, found))
+
+    def _sent(self, f: Follow, error: ty.Optional[model.NovaError],
+              now: float) -> ty.Optional[Verdict]:
+        action, f.pending = f.pending, None
+        if action is None:
+            return None
+        if isinstance(error, model.Transient):
             # It may have been carried out: a fresh look tells, and a
             # second one is refused harmlessly (a race status).
             f.look_again = True
             self.listener.event(f, 'retry', '%s got no answer, will look '
-                                'again: %s' % (action.value, exc))
+                                'again: %s' % (action.value, error))
             return None
-        except model.NovaError as exc:
-            if exc.status in RACE_STATUSES and \
+        if error is not None:
+            if error.status in RACE_STATUSES and \
                     f.refusals < ACTION_CONFLICTS:
                 f.refusals += 1
                 f.look_again = True
                 self.listener.event(f, 'retry', '%s refused, will look '
-                                    'again: %s' % (action.value, exc))
+                                    'again: %s' % (action.value, error))
                 return None
-            return Verdict(R.FAILED, '%s refused: %s' % (action.value, exc))
+            return Verdict(R.FAILED, '%s refused: %s' % (action.value,
+                                                         error))
         f.sent = action
         self.listener.event(f, action.value + '-sent', action.value + ' sent')
         return None

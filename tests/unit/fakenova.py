@@ -48,6 +48,7 @@ import http.client
 import itertools
 import json
 import re
+import threading
 import time
 import types
 import typing as ty
@@ -222,6 +223,11 @@ class FakeNova:
         # A FakePlacement attaches itself: the scheduler then places only
         # where Placement has room (and claims it at once, as Nova does).
         self.placement: ty.Any = None
+        # Nova's API serves many clients at once; the simulation, one
+        # request at a time. ``gate`` (a test's) sees each request first,
+        # outside the lock: where concurrent requests can meet.
+        self._lock = threading.RLock()
+        self.gate: ty.Optional[ty.Callable[[str, str, ty.Any], None]] = None
 
         self.proxy = mock.Mock(spec=_proxy.Proxy)
         self.proxy.request.side_effect = self._request
@@ -480,6 +486,14 @@ class FakeNova:
                  params: ty.Optional[dict] = None,
                  microversion: ty.Optional[str] = None,
                  raise_exc: bool = False, **kw: ty.Any) -> requests.Response:
+        if self.gate is not None:
+            self.gate(method, url, json)
+        with self._lock:
+            return self._serve(url, method, json, params, microversion)
+
+    def _serve(self, url: str, method: str, json: ty.Any,
+               params: ty.Optional[dict],
+               microversion: ty.Optional[str]) -> requests.Response:
         parsed = urllib.parse.urlsplit(url)
         path = parsed.path
         if path.startswith('/v2.1'):
