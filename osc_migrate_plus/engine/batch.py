@@ -159,6 +159,15 @@ def report_facts(entry: Entry) -> ty.Dict[str, ty.Any]:
             'attempts': entry.attempts, 'duration': duration(entry)}
 
 
+@dataclasses.dataclass(frozen=True)
+class HostBaseline:
+    """What one read of a host's migration records says of its servers."""
+
+    read_at: datetime.datetime  # Nova's clock
+    newest: ty.Dict[str, int]   # server -> its newest record there
+    top: int                    # the newest record from or to the host
+
+
 class Reporter(ty.Protocol):
     def info(self, text: str) -> None: ...
 
@@ -194,6 +203,11 @@ class Runner:
         # An error of Nova's that ended following (a 403 on the bulk read).
         self.fatal: ty.Optional[Exception] = None
         self._entries: ty.Dict[str, Entry] = {}
+        # Baselines from one read of each source host's records (None: no
+        # such read here), and the newest record of each server the bulk
+        # reads showed since the run began (a record after that listing).
+        self._host_baselines: ty.Dict[str, ty.Optional[HostBaseline]] = {}
+        self._seen_ids: ty.Dict[str, int] = {}
         self._newest_seen: ty.Optional[datetime.datetime] = None
         # The first window opens now, on Nova's clock: nothing of this run
         # changed before.
@@ -348,10 +362,12 @@ class Runner:
         if not entry.baseline_read and not self._read_baseline(entry):
             return
         entry.attempts += 1
+        extra = {} if f.not_before is None else {
+            'not_before': f.not_before.isoformat()}
         self.journal.event(entry.server_id, 'submitting',
                            baseline_id=f.baseline_id,
                            attempt=entry.attempts, mode=entry.item.mode,
-                           nova_time=self._nova_stamp())
+                           nova_time=self._nova_stamp(), **extra)
         try:
             self.nova.start_migration(
                 entry.server_id, live=entry.item.mode == model.Kind.LIVE,
@@ -387,7 +403,7 @@ class Runner:
             self.finish(entry, R.FAILED, 'not submitted again: reading its '
                         'migration records failed: %s' % exc)
             return True
-        if newest is None or newest.id <= entry.follow.baseline_id:
+        if newest is None or not entry.follow.newer([newest]):
             return False
         self.reporter.event(entry, 'Nova carried out an earlier request '
                             '(migration %s): following it' % newest.id)
@@ -432,15 +448,74 @@ class Runner:
         f.original_status, f.kind = latest.status, item.mode
         return True
 
+    def _host_baseline(self, entry: Entry) -> bool:
+        """The baseline from one read of its source host's records.
+
+        One read (a page per 1,000 records) serves every server of the
+        host, instead of one read each before its submission. Records from
+        or to a host are in its cell, and IDs grow within a cell: a server
+        listed there has its newest record there (it came by migration or
+        was booted there); one not listed (booted there, or unshelved)
+        gets the host's newest record as baseline, and its records from
+        before it came, final and unchanged since, are told apart by time
+        (``Follow.not_before``). A record since the listing showed in the
+        bulk reads (``_seen_ids``). Only an admin lists by host, and only
+        where host names show; otherwise, one read per server.
+        """
+        host = entry.item.server.host
+        if not host or entry.server.host_hidden or \
+                self.nova.migrations_project is not None:
+            return False
+        if host not in self._host_baselines:
+            # Nova unreachable (Transient): this server waits its turn.
+            self._host_baselines[host] = self._read_host(host)
+        listing = self._host_baselines[host]
+        if listing is None:
+            return False
+        f = entry.follow
+        newest = listing.newest.get(entry.server_id)
+        if newest is None:
+            f.baseline_id = listing.top
+            f.not_before = listing.read_at - SINCE_OVERLAP
+        else:
+            f.baseline_id = newest
+        f.baseline_id = max(f.baseline_id,
+                            self._seen_ids.get(entry.server_id, 0))
+        entry.baseline_read = True
+        return True
+
+    def _read_host(self, host: str) -> ty.Optional[HostBaseline]:
+        read_at = self._nova_now()
+        try:
+            records = self.nova.migrations_at(host)
+        except model.Transient:
+            raise
+        except model.NovaError as exc:
+            # One read per server then (Nova unreachable: it waits there).
+            self.reporter.info('reading the migration records of %s failed '
+                               '(%s): reading each server\'s' % (host, exc))
+            return None
+        newest: ty.Dict[str, int] = {}
+        for record in records:
+            sid = record.server_id or ''
+            newest[sid] = max(newest.get(sid, 0), record.id)
+        self._saw([], records)
+        return HostBaseline(read_at, newest,
+                            max((r.id for r in records), default=0))
+
     def _read_baseline(self, entry: Entry) -> bool:
         """Note the newest record before the first submission.
 
-        Only a newer record is this batch's. Nothing has been sent yet, so
-        an unreachable Nova only delays the server: it waits its turn again,
-        up to ``--timeout``, instead of ending the batch. Raises Transient
-        then, so that the other servers do not each wait on it too.
+        Only a newer record is this batch's. From the source host's
+        listing where there is one (``_host_baseline``), else one read of
+        the server's records. Nothing has been sent yet, so an unreachable
+        Nova only delays the server: it waits its turn again, up to
+        ``--timeout``, instead of ending the batch. Raises Transient then,
+        so that the other servers do not each wait on it too.
         """
         try:
+            if self._host_baseline(entry):
+                return True
             newest = self.nova.newest_migration(entry.server_id)
         except model.Transient as exc:
             now = self.clock()
@@ -604,6 +679,10 @@ class Runner:
             return
         self._since = polled_at
         self._saw(listed, records)
+        for record in records:
+            if record.server_id in self._entries:
+                self._seen_ids[record.server_id] = max(
+                    record.id, self._seen_ids.get(record.server_id, 0))
         servers = {s.id: s for s in listed}
         for queued in self._entries.values():
             # Keep the view of servers waiting their turn current.

@@ -218,6 +218,8 @@ class ServerState(ty.NamedTuple):
     before: ty.Optional[str] = None  # the state its verdict came in
     # Nova's time when a request of ours went out without a clean answer.
     lost_at: ty.Optional[str] = None
+    # Final records unchanged since then are older too (step.Follow).
+    not_before: ty.Optional[str] = None
     # What was done of a stalled live migration (force-complete-sent,
     # abort-sent ...): never done again by a resume.
     stall: ty.Optional[ty.Dict[str, ty.Any]] = None
@@ -340,7 +342,8 @@ def apply(current: ServerState, record: dict) -> ServerState:
         return current._replace(state=SUBMITTING,
                                 baseline_id=record.get('baseline_id') or 0,
                                 attempts=current.attempts + 1,
-                                lost_at=record.get('nova_time'))
+                                lost_at=record.get('nova_time'),
+                                not_before=record.get('not_before'))
     if event == 'submit-failed':
         # Nova refused it. Journals of versions before 'refused' was
         # written also used this event when the answer was lost: then Nova

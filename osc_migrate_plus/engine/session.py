@@ -316,6 +316,7 @@ def _resume_one(nova: nova_api.Nova, resumed: Batch, sid: str,
         # Records up to the one before our first submission are older.
         entry.baseline_read = True
         entry.follow.baseline_id = saved.baseline_id
+        entry.follow.not_before = model.nova_time(saved.not_before)
     resumed.entries.append(entry)
     if how is not None:
         resumed.adoptions.append((entry, how))

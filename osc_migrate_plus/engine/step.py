@@ -26,6 +26,7 @@ retries, batch only).
 """
 
 import dataclasses
+import datetime
 import enum
 import typing as ty
 
@@ -69,6 +70,11 @@ class Start(str, enum.Enum):
     ADOPTED = 'adopted'      # found under way (or resumed)
 
 
+def _before(record: model.Migration, when: datetime.datetime) -> bool:
+    stamp = model.nova_time(record.updated_at or record.created_at)
+    return stamp is not None and stamp < when
+
+
 @dataclasses.dataclass
 class Follow:
     """Everything known of one server being followed."""
@@ -80,6 +86,11 @@ class Follow:
     goal: model.Goal = model.Goal.MIGRATE
     kind: ty.Optional[model.Kind] = None  # once known
     baseline_id: int = 0                # records up to this one are older
+    # Also older: a final record unchanged since then (Nova's clock). Set
+    # when the baseline came from a host's listing that did not list the
+    # server: a record of its elsewhere, before it came here, may have a
+    # higher ID, but never changes again; ours is created after.
+    not_before: ty.Optional[datetime.datetime] = None
     migration_id: ty.Optional[int] = None  # ours, pinned once seen
     start: Start = Start.ADOPTED
     start_at: float = 0.0               # monotonic
@@ -116,6 +127,15 @@ class Follow:
         wait = LOST_REPLY_WINDOW if self.start == Start.UNCERTAIN \
             else START_GRACE
         return self.start_at + wait
+
+    def newer(self, records: ty.Iterable[model.Migration]
+              ) -> ty.List[model.Migration]:
+        """The records that may be ours: newer than the baseline."""
+        found = [r for r in records if r.id > self.baseline_id]
+        if self.not_before is None:
+            return found
+        return [r for r in found if r.status not in model.FINAL_STATUSES
+                or not _before(r, self.not_before)]
 
     @property
     def hosts_hidden(self) -> bool:
@@ -199,7 +219,7 @@ class Stepper:
             record = next((r for r in records if r.id == f.migration_id),
                           f.migration)
         else:
-            newer = [r for r in records if r.id > f.baseline_id]
+            newer = f.newer(records)
             record = max(newer, key=lambda r: r.id) if newer else None
         if record is None or record.type != 'live-migration' or \
                 record.status != 'running':
@@ -274,7 +294,7 @@ class Stepper:
                 if record.id == f.migration_id:
                     f.migration = record
             return None
-        newer = [r for r in records if r.id > f.baseline_id]
+        newer = f.newer(records)
         if not newer:
             return None
         record = max(newer, key=lambda r: r.id)

@@ -387,6 +387,18 @@ class FakeNova:
                 if live else {'migrate': {'host': host} if host else None})
         self.at(at, lambda: self._apply(self._internal('POST', sid, body)))
 
+    def moved_before(self, sid: str, source: str, dest: str) -> None:
+        """History: a confirmed migration between two other hosts.
+
+        As a server has that was migrated elsewhere, then shelved and
+        unshelved onto the host it is on now (no record of that move).
+        """
+        server = self._servers[sid]
+        record = self._new_record(dict(server, host=source), 'migration',
+                                  dest, 'confirmed', server['project_id'])
+        record['updated_at'] = self.nova_time()
+        record['alive'] = False
+
     def resize(self, sid: str) -> None:
         """A tenant's own resize (record type ``resize``)."""
         server = self._live_server(sid)

@@ -104,7 +104,7 @@ class RunnerTestCase(FakeNovaTestCase):
             elif path == '/os-migrations':
                 out.append('GET os-migrations %s' % (
                     'changes-since' if 'changes-since' in extra
-                    else 'of one'))
+                    else 'of host' if 'host' in extra else 'of one'))
             elif path == '/servers/detail':
                 out.append('GET servers')
             elif path.startswith('/servers/'):
@@ -156,9 +156,10 @@ class TestAdmission(RunnerTestCase):
         confirms = [i for i, req in enumerate(r)
                     if req == 'POST confirmResize']
         for n in range(2):
-            # The next server goes right after a confirm, in the same turn.
-            self.assertEqual(['GET os-migrations of one', 'POST migrate'],
-                             r[confirms[n] + 1:confirms[n] + 3])
+            # The next server goes right after a confirm, in the same turn
+            # (its baseline came with the host's listing).
+            self.assertEqual(['POST migrate'],
+                             r[confirms[n] + 1:confirms[n] + 2])
 
     def test_poll_cost_is_independent_of_inflight_count(self):
         for n in (1, 10):
@@ -174,9 +175,9 @@ class TestAdmission(RunnerTestCase):
             per_server = [q for q in r if q not in (
                 'GET os-migrations changes-since', 'GET servers',
                 'POST migrate')]
-            # One baseline read per server before its submission, nothing
-            # per server per poll.
-            self.assertEqual(['GET os-migrations of one'] * n, per_server)
+            # One read of the source host's records gives every server its
+            # baseline; nothing per server, nothing per server per poll.
+            self.assertEqual(['GET os-migrations of host'], per_server)
 
     def test_destinations_being_picked_count_on_the_busiest_host(self):
         """--max-per-destination without --host: Nova picks destinations.
@@ -357,11 +358,12 @@ class TestSubmissions(RunnerTestCase):
                                      max_per_source=4, max_per_destination=4)
         self.assertTrue(ok)
         self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
-        # One failed read per turn, not one per waiting server.
-        reads = [extra.get('instance_uuid') for _, m, p, extra in
-                 self.nova.requests if p == '/os-migrations' and
-                 'instance_uuid' in extra]
-        self.assertEqual([sids[0]] * 6, reads[:6])  # 5 failed, then it
+        # One failed read per turn, not one per waiting server: the host's
+        # listing, 5 failed, then it; never one per server.
+        reads = [extra.get('host') or extra.get('instance_uuid')
+                 for _, m, p, extra in self.nova.requests
+                 if p == '/os-migrations' and 'changes-since' not in extra]
+        self.assertEqual(['compute1'] * 6, reads)
 
     def test_nova_unreachable_past_the_timeout_sends_nothing(self):
         sids = self.servers(2)
@@ -375,7 +377,8 @@ class TestSubmissions(RunnerTestCase):
 
     def test_refused_read_before_a_submission_fails_that_server(self):
         sids = self.servers(2)
-        self.nova.fail_reads('/os-migrations', status=403)
+        # The host's listing refused, then the first server's own read.
+        self.nova.fail_reads('/os-migrations', status=403, times=2)
         ok, entries = self.run_batch(sids, confirm=True)
         self.assertEqual([R.FAILED, R.CONFIRMED],
                          [entries[s].result for s in sids])

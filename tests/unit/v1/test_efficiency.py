@@ -100,3 +100,83 @@ class TestConcurrentActions(base.UnkindNovaTestCase):
         for sid in ids:
             self.assertResult('confirmed', rows[sid])
             self.assertEqual(1, len(fake.records(sid)))
+
+
+class TestBaselineFromTheHost(base.UnkindNovaTestCase):
+    """One read of the source host's records instead of one per server."""
+
+    def test_one_read_of_the_host_serves_every_server(self):
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(5)]
+        # Two of them came by migration: their newest record is there.
+        for sid in ids[:2]:
+            fake.moved_before(sid, 'compute2', 'compute1')
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--max-parallel', '5', '--max-per-source', '5',
+                              '--max-per-destination', '5',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+        reads = [extra for _, m, path, extra in fake.requests
+                 if m == 'GET' and path == '/os-migrations'
+                 and ('host' in extra or 'instance_uuid' in extra)]
+        # The host's listing, before submitting, and the host check's at
+        # the end: none per server.
+        self.assertEqual([], [r for r in reads if 'instance_uuid' in r])
+        self.assertEqual([{'host': 'compute1'}] * 2,
+                         [{k: v for k, v in r.items() if k == 'host'}
+                          for r in reads])
+
+    def test_a_record_from_before_the_server_came_is_never_ours(self):
+        """Its newest record is elsewhere, newer than any of this host's.
+
+        The migrate request's answer is lost and Nova never carries it
+        out: the direct look after the wait must not take the old record
+        (its ID above the host's baseline) for ours; the request is sent
+        again and the server migrated once.
+        """
+        fake = self.cloud()
+        sid = fake.add_server('vm1')
+        fake.moved_before(sid, 'compute2', 'compute3')  # then unshelved
+        fake.advance(300)
+        fake.lose_reply('migrate', apply_after=None)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        self.assertResult('confirmed', rows[sid])
+        self.assertEqual(2, fake.count('POST', 'migrate'))
+        self.assertEqual(2, len(fake.records(sid)))  # the old one, ours
+
+    def test_someone_elses_failed_migration_after_the_listing(self):
+        """Someone else's migration of a queued server fails meanwhile.
+
+        Its record comes after the host's listing: the bulk reads showed
+        it, so it is older than ours, never taken for ours when our
+        request's answer is lost and Nova shows nothing of ours.
+        """
+        fake = self.cloud()
+        ids = [fake.add_server('vm1'), fake.add_server('vm2')]
+        fake.timing['cold_duration'] = 20
+        fake.fail_migrations(to=('compute3',))
+        queued = []
+
+        def meanwhile():
+            # While the first migrates, someone sends the other to
+            # compute3, where it fails; ours of it will show late.
+            posted = fake.requests[-1][2]
+            queued.extend(s for s in ids if s not in posted)
+            fake.start_elsewhere(queued[0], host='compute3',
+                                 at=fake.now + 1)
+            # Ours of it: the answer lost, never carried out; the look
+            # after the wait sees only the failed one.
+            fake.lose_reply('migrate', server=queued[0], apply_after=None)
+        fake._after.append((('POST', '/action'), meanwhile))
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--host', 'compute2', '--max-parallel', '1',
+                              '--state-file', self.path)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+        self.assertEqual(['confirmed', 'error'],
+                         [r['status'] for r in fake.records(queued[0])])
+        self.assertEqual(3, fake.count('POST', 'migrate'))
