@@ -103,8 +103,7 @@ def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
                               'from' % sel.target_host)
     servers: ty.Dict[str, model.Server] = {}
     if sel.names:
-        for name in sel.names:
-            server = nova.find_server(name)
+        for server in _named(nova, sel.names):
             servers.setdefault(server.id, server)
         return list(servers.values())
     for host in sel.source_hosts or (None,):
@@ -122,6 +121,45 @@ def select(nova: nova_api.Nova, sel: Selection) -> ty.List[model.Server]:
                 server = dataclasses.replace(server, host=host)
             servers.setdefault(server.id, server)
     return list(servers.values())
+
+
+def _id_key(text: str) -> ty.Optional[str]:
+    """A server ID as written (dashes or not, any case), else None."""
+    bare = text.replace('-', '').lower()
+    if len(bare) == 32 and all(c in '0123456789abcdef' for c in bare):
+        return bare
+    return None
+
+
+def _named(nova: nova_api.Nova,
+           names: ty.Sequence[str]) -> ty.List[model.Server]:
+    """Each named server, in the order given.
+
+    One read each costs a request per server, yet servers named together
+    mostly share a few hosts: after reading one, one listing of its host
+    answers every other server named by ID there. Listing goes on while it
+    pays (it found another), so the cost is at most one read each, plus
+    one. Names, which need not be unique, are always looked up alone.
+    """
+    found: ty.Dict[str, model.Server] = {}
+    listing_pays = True
+    for name in names:
+        if name in found:
+            continue
+        server = found[name] = nova.find_server(name)
+        left = {_id_key(n): n for n in names
+                if n not in found and _id_key(n)}
+        if not (listing_pays and left and server.host) or \
+                server.host_hidden:
+            continue
+        hits = 0
+        for listed in nova.list_servers(host=server.host):
+            other = left.get(_id_key(listed.id))
+            if other is not None and listed.host == server.host:
+                found[other] = listed
+                hits += 1
+        listing_pays = hits > 0
+    return [found[n] for n in names]
 
 
 def _refuse_own_project(sel: Selection) -> None:

@@ -180,3 +180,58 @@ class TestBaselineFromTheHost(base.UnkindNovaTestCase):
         self.assertEqual(['confirmed', 'error'],
                          [r['status'] for r in fake.records(queued[0])])
         self.assertEqual(3, fake.count('POST', 'migrate'))
+
+
+class TestNamedServers(base.UnkindNovaTestCase):
+    """Servers named by ID: one read per host, not one per server."""
+
+    def reads(self, fake):
+        one = [p for _, m, p, extra in fake.requests
+               if m == 'GET' and p.startswith('/servers/')
+               and p != '/servers/detail']
+        listed = [extra for _, m, p, extra in fake.requests
+                  if m == 'GET' and p == '/servers/detail']
+        return one, listed
+
+    def test_ids_on_two_hosts_and_a_name(self):
+        fake = self.cloud()
+        here = [fake.add_server('a%d' % n) for n in range(10)]
+        there = [fake.add_server('b%d' % n, host='compute2')
+                 for n in range(2)]
+        fake.add_server('by-name', host='compute2')
+        named = here + there + ['by-name']
+        rc, rows = self.batch(*named, '--dry-run')
+        self.assertEqual(0, rc)
+        self.assertEqual(set(here + there) | {
+            s for s in fake._servers if fake._servers[s]['name'] ==
+            'by-name'}, set(rows))
+        one, listed = self.reads(fake)
+        # One read and one listing per host; the name, looked up alone.
+        self.assertEqual(2, len(one))
+        self.assertEqual(['compute1', 'compute2'],
+                         [x.get('host') for x in listed if 'host' in x])
+        self.assertEqual(1, len([x for x in listed if 'name' in x]))
+
+    def test_ids_each_on_its_own_host_cost_one_read_each_plus_one(self):
+        fake = self.cloud(hosts=4)
+        ids = [fake.add_server('s%d' % n, host='compute%d' % (n + 1))
+               for n in range(4)]
+        # Every host is a source: no room is left, and that is beside
+        # the point here.
+        rc, rows = self.batch(*ids, '--dry-run', '--ignore-capacity')
+        self.assertEqual(0, rc)
+        self.assertEqual(set(ids), set(rows))
+        one, listed = self.reads(fake)
+        self.assertEqual(4, len(one))
+        # The first listing found no other: no more listings.
+        self.assertEqual(1, len([x for x in listed if 'host' in x]))
+
+    def test_hidden_hosts_read_each_server(self):
+        """Policy hides host names: no host to list, one read each."""
+        fake = self.cloud(hide_hosts=True)
+        ids = [fake.add_server('a%d' % n) for n in range(3)]
+        rc, rows = self.batch(*ids, '--dry-run', '--ignore-capacity')
+        self.assertEqual(set(ids), set(rows))
+        one, listed = self.reads(fake)
+        self.assertEqual(3, len(one))
+        self.assertEqual([], [x for x in listed if 'host' in x])
