@@ -47,6 +47,8 @@ SINCE_OVERLAP = datetime.timedelta(seconds=5)
 # A server in flight that no bulk read mentioned for this long is read
 # directly: a safety net for updates a window missed.
 STALE_AFTER = 60.0
+# The least pause between two turns, as a share of --interval.
+MIN_PAUSE = 0.25
 # Confirms and reverts of one poll round go out together, this many at once:
 # one after another, the last would wait for every answer before it.
 SEND_WORKERS = 8
@@ -278,6 +280,7 @@ class Runner:
                 if self.stop_requested:
                     self._interrupt(entries)
                     return False
+                turn = self.clock()
                 self._submit(entries)
                 inflight = [e for e in entries
                             if e.state == State.INFLIGHT]
@@ -288,7 +291,13 @@ class Runner:
                 self.reporter.status(entries, self.clock() - started)
                 if all(e.state == State.DONE for e in entries):
                     return True
-                self.sleep(self.options.interval)
+                # Polls keep their cadence: a server that reached
+                # VERIFY_RESIZE just after one is seen one interval later,
+                # not one interval plus the time this turn took. A turn
+                # longer than that (a slow Nova) still leaves it a breath.
+                spent = self.clock() - turn
+                interval = self.options.interval
+                self.sleep(max(interval - spent, interval * MIN_PAUSE))
         except (model.NovaError, model.CredentialsExpired) as exc:
             self.fatal = exc
             self._interrupt(entries, 'following stopped by Nova\'s '

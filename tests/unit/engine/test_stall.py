@@ -321,9 +321,10 @@ class TestBatch(test_batch.RunnerTestCase):
         # more: the polls themselves are counted by the bulk reads.
         polls = len([1 for _, m, p, extra in self.nova.requests
                      if p == '/os-migrations' and 'changes-since' in extra])
-        reads = self.nova.count('GET', '/migrations/')
-        self.assertGreater(reads, 0)
-        self.assertLessEqual(reads, polls)
+        for sid in sids:
+            reads = self.nova.count('GET', '%s/migrations/' % sid)
+            self.assertLessEqual(reads, polls)
+        self.assertGreater(self.nova.count('GET', '/migrations/'), 0)
         self.assertEqual(3, batch_exit(entries))
 
     def test_wait_costs_nothing(self):

@@ -235,3 +235,28 @@ class TestNamedServers(base.UnkindNovaTestCase):
         one, listed = self.reads(fake)
         self.assertEqual(3, len(one))
         self.assertEqual([], [x for x in listed if 'host' in x])
+
+
+class TestCadence(base.UnkindNovaTestCase):
+
+    def test_polls_keep_their_cadence_whatever_a_turn_takes(self):
+        """Each request takes 0.3 s: a turn takes over half a second.
+
+        Sleeping a whole interval after each turn would space the polls
+        2.6 s or more apart, and a server reaching VERIFY_RESIZE just after
+        one would wait that long for its confirm.
+        """
+        fake = self.cloud(latency=0.3)
+        for n in range(4):
+            fake.add_server('vm%d' % n)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--interval', '2', '--state-file', self.path)
+        self.assertEqual(0, rc)
+        polls = [t for t, m, p, extra in fake.requests
+                 if p == '/os-migrations' and 'changes-since' in extra]
+        gaps = sorted(b - a for a, b in zip(polls, polls[1:]))
+        self.assertGreater(len(gaps), 3)
+        # A turn that submits before its poll moves that poll by 0.3 s
+        # a submission; the cadence holds.
+        self.assertLessEqual(gaps[len(gaps) // 2], 2.0 + 1e-6, gaps)
+        self.assertGreaterEqual(gaps[0], 2.0 * 0.25, gaps)
