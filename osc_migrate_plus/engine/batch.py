@@ -35,6 +35,7 @@ import typing as ty
 from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import pace as pacing
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import stall
 from osc_migrate_plus.engine import step
@@ -57,6 +58,10 @@ JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
              'abort-sent', 'verify-started', 'verified', 'stalled',
              'force-complete-sent', 'force-complete-refused',
              'abort-refused')
+# --max-parallel auto: the limit found while the batch runs (engine/pace.py).
+AUTO = 'auto'
+# Statuses a migration waits in, in Nova, before any work on it.
+WAITING_STATUSES = ('accepted', 'queued', 'pre-migrating')
 
 
 @dataclasses.dataclass
@@ -67,7 +72,7 @@ class Options:
     block_migration: ty.Optional[bool] = None
     confirm: bool = False
     verify_command: ty.Optional[str] = None
-    max_parallel: int = 4
+    max_parallel: ty.Union[int, str] = 4  # or AUTO
     max_per_source: int = 2
     max_per_destination: int = 2
     timeout: float = 3600.0
@@ -202,6 +207,8 @@ class Runner:
                                     defer_actions=True)
         self.stop_requested = False
         self.failures = 0
+        self.pace = pacing.Pace(quantum=options.interval / 2) \
+            if options.max_parallel == AUTO else None
         # An error of Nova's that ended following (a 403 on the bulk read).
         self.fatal: ty.Optional[Exception] = None
         self._entries: ty.Dict[str, Entry] = {}
@@ -272,6 +279,8 @@ class Runner:
             if self._newest_seen is not None:
                 self._since = self._newest_seen
         started = self.clock()
+        if self.pace is not None:
+            self._bound_pace(entries)
         try:
             for entry, how in adoptions:
                 if entry.state == State.QUEUED:
@@ -281,13 +290,13 @@ class Runner:
                     self._interrupt(entries)
                     return False
                 turn = self.clock()
-                self._submit(entries)
+                self._admit(entries)
                 inflight = [e for e in entries
                             if e.state == State.INFLIGHT]
                 if inflight:
                     self._poll(inflight)
                     # Refill the slots this poll freed now.
-                    self._submit(entries)
+                    self._admit(entries)
                 self.reporter.status(entries, self.clock() - started)
                 if all(e.state == State.DONE for e in entries):
                     return True
@@ -308,13 +317,20 @@ class Runner:
             raise
 
     # -- admission ---------------------------------------------------------
+    def limit(self) -> int:
+        """Migrations in flight overall, now (0: no limit)."""
+        if self.pace is not None:
+            return self.pace.limit
+        return int(self.options.max_parallel)
+
     def _may_submit(self, entry: Entry, entries: ty.List[Entry]) -> bool:
         o = self.options
         # A server counts against the limits until its confirm (or revert)
         # is sent: by then the copy is over and the hosts are free of it.
         inflight = [e for e in entries
                     if e.state == State.INFLIGHT and e.follow.sent is None]
-        if o.max_parallel and len(inflight) >= o.max_parallel:
+        limit = self.limit()
+        if limit and len(inflight) >= limit:
             return False
         if o.max_per_source and len([
                 e for e in inflight if e.source == entry.source
@@ -342,6 +358,14 @@ class Runner:
                 return False
         return True
 
+    def _admit(self, entries: ty.List[Entry]) -> None:
+        """Submit what the limits allow; the pace sees slots come and go."""
+        self._track_pace(entries)
+        try:
+            self._submit(entries)
+        finally:
+            self._track_pace(entries)
+
     def _submit(self, entries: ty.List[Entry]) -> None:
         now = self.clock()
         for entry in entries:
@@ -359,7 +383,8 @@ class Runner:
                 continue
             try:
                 self._submit_one(entry)
-            except model.Transient:
+            except model.Transient as exc:
+                self._pushed_back(exc)
                 return  # Nova unreachable: the rest wait for the next turn
 
     def _submit_one(self, entry: Entry) -> None:
@@ -551,6 +576,7 @@ class Runner:
         return True
 
     def _submit_failed(self, entry: Entry, exc: model.NovaError) -> None:
+        self._pushed_back(exc)
         if isinstance(exc, model.NotFound):
             self.finish(entry, R.DELETED, 'the server was deleted')
             return
@@ -577,6 +603,61 @@ class Runner:
         self.journal.event(entry.server_id, 'submit-failed',
                            message=str(exc), refused=True)
         self.finish(entry, R.FAILED, 'submit refused: %s' % exc)
+
+    # -- --max-parallel auto ------------------------------------------------
+    def _bound_pace(self, entries: ty.List[Entry]) -> None:
+        """Auto never goes past what the per-host limits let through."""
+        assert self.pace is not None
+        o = self.options
+        bounds = [pacing.CEILING]
+        sources = {e.item.server.host for e in entries
+                   if e.state != State.DONE}
+        if o.max_per_source and None not in sources:
+            bounds.append(o.max_per_source * max(1, len(sources)))
+        if o.host and o.max_per_destination:
+            bounds.append(o.max_per_destination)
+        self.pace.ceiling = max(1, min(bounds))
+        self.pace.limit = min(self.pace.limit, self.pace.ceiling)
+
+    def _track_pace(self, entries: ty.List[Entry]) -> None:
+        """Tell the pace which migrations hold a slot now, and wait."""
+        if self.pace is None:
+            return
+        now = self.clock()
+        holding = [e for e in entries
+                   if e.state == State.INFLIGHT and e.follow.sent is None]
+        seen = len(self.pace.changes)
+        self.pace.track(now, [e.server_id for e in holding], self._ended_well)
+        self.pace.waiting(now, [
+            e.server_id for e in holding if e.follow.migration is not None
+            and e.follow.migration.status in WAITING_STATUSES])
+        self._say_pace(seen)
+
+    def _ended_well(self, server_id: str) -> bool:
+        """A migration this run sent that got through: a pace sample."""
+        entry = self._entries.get(server_id)
+        return entry is not None and \
+            entry.follow.start == step.Start.SENT and (
+                entry.follow.sent == model.Action.CONFIRM or
+                entry.result in (R.MIGRATED, R.CONFIRMED))
+
+    def _pushed_back(self, exc: model.NovaError) -> None:
+        """5xx, unreachable, busy with a task: Nova has enough to do."""
+        if self.pace is None:
+            return
+        if isinstance(exc, model.Transient) or (
+                exc.status == 409 and 'task_state' in str(exc)):
+            seen = len(self.pace.changes)
+            self.pace.pushback(self.clock(), str(exc))
+            self._say_pace(seen)
+
+    def _say_pace(self, seen: int) -> None:
+        assert self.pace is not None
+        for change in self.pace.changes[seen:]:
+            self.journal.write({'type': 'pace', 'limit': change.limit,
+                                'why': change.why})
+            self.reporter.info('--max-parallel auto: %d in flight now (%s)'
+                               % (change.limit, change.why))
 
     def _retry_later(self, entry: Entry, event: str, why: str,
                      **fields: ty.Any) -> None:

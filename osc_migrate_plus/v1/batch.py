@@ -27,6 +27,7 @@ from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import hostcheck
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
+from osc_migrate_plus.engine import pace as pacing
 from osc_migrate_plus.engine import plan
 from osc_migrate_plus.engine import rolling
 from osc_migrate_plus.engine import selection
@@ -122,10 +123,13 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         limits = parser.add_argument_group('limits')
         # Limits default to None: a resume takes the journal's unless they
         # are given again.
-        limits.add_argument('--max-parallel', metavar='<n>',
-                            type=common.positive_int,
-                            help='Migrations in flight overall '
-                                 '(default: %d)' % DEFAULTS.max_parallel)
+        limits.add_argument('--max-parallel', metavar='<n|auto>',
+                            type=parallel_limit,
+                            help='Migrations in flight overall, or auto: '
+                                 'as many as Nova sustains, found while the '
+                                 'batch runs, within --max-per-source and '
+                                 '--max-per-destination (default: %s)'
+                                 % DEFAULTS.max_parallel)
         limits.add_argument('--max-per-source', metavar='<n>',
                             type=common.positive_int,
                             help='From one host (default: %d)'
@@ -368,6 +372,11 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         if args.dry_run:
             code = exit_codes.FAILURE if short and not args.ignore_capacity \
                 else exit_codes.SUCCESS
+            if options.max_parallel == batch.AUTO:
+                reporter.info('--max-parallel auto: would start with %d in '
+                              'flight and find what Nova sustains while it '
+                              'runs (at most %d)' % (pacing.START,
+                                                     pacing.CEILING))
             if check is not None:
                 # The plan listed the whole hosts a moment ago: not twice.
                 reports = check.run(
@@ -478,6 +487,8 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         previous = {s: signal.signal(s, on_signal)
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         began = time.monotonic()
+        # The live status line shows auto's limit as it moves.
+        reporter.pace = started.runner.pace
         try:
             completed = started.run()
             entries = started.entries
@@ -619,6 +630,17 @@ class _Unavailable:
     def provider_allocations(self, uuid: str
                              ) -> ty.Dict[str, ty.Dict[str, int]]:
         raise model.PlacementUnavailable(self.reason)
+
+
+def parallel_limit(text: str) -> ty.Union[int, str]:
+    """--max-parallel: a number of migrations, or auto."""
+    if text.strip().lower() == batch.AUTO:
+        return batch.AUTO
+    try:
+        return common.positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('must be a number (1 or more) or '
+                                         'auto, got %s' % text)
 
 
 def batch_exit_code(entries: ty.List[batch.Entry], completed: bool) -> int:

@@ -21,6 +21,7 @@ import datetime
 import typing as ty
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import pace as pacing
 from osc_migrate_plus import model
 from osc_migrate_plus.v1 import progress
 
@@ -52,6 +53,13 @@ def counts(entries: ty.List[batch.Entry]) -> ty.Dict[str, int]:
             'inflight': inflight, 'queued': queued}
 
 
+def in_flight(count: int, pace: ty.Optional[pacing.Pace]) -> str:
+    """``4``, or with --max-parallel auto ``4/auto:5`` (its limit now)."""
+    if pace is None:
+        return str(count)
+    return '%d/auto:%d' % (count, pace.limit)
+
+
 def summary(entries: ty.List[batch.Entry], elapsed: float) -> str:
     c = counts(entries)
     other: ty.Dict[str, int] = {}
@@ -76,6 +84,8 @@ class BatchProgress:
         self._console: ty.Any = None
         self._started_at: ty.Optional[float] = None
         self._hinted: ty.Set[str] = set()
+        # --max-parallel auto's controller, while a batch runs with it.
+        self.pace: ty.Optional[pacing.Pace] = None
 
     def _line(self, text: str) -> None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -126,10 +136,10 @@ class BatchProgress:
         eta = ''
         if finished and todo:
             eta = ', ETA %s' % clock(elapsed / finished * todo)
-        text = ('done %d, failed %d, in flight %d, queued %d, skipped %d; '
-                '%s elapsed%s' % (c['done'], c['failed'], c['inflight'],
-                                  c['queued'], c['skipped'],
-                                  clock(elapsed), eta))
+        text = ('done %d, failed %d, in flight %s, queued %d, skipped %d; '
+                '%s elapsed%s' % (c['done'], c['failed'], in_flight(
+                    c['inflight'], self.pace), c['queued'], c['skipped'],
+                    clock(elapsed), eta))
         from rich import text as rich_text
         self._live.update(rich_text.Text(text), refresh=True)
 

@@ -35,6 +35,10 @@ unkind, as Nova is:
 * A live migration may stall (its progress figures stop decreasing until
   it is forced to complete or aborted) or report no figures at all, as
   drivers other than libvirt do.
+* Its work may slow down with what it does at once (``contend``), as a
+  Nova sharing a few cores with its computes does: more in flight than it
+  can work on makes each migration longer, and past that point the
+  overhead makes the whole batch slower.
 
 ``client_time()`` puts the client on the same simulated clock: its sleeps
 are where Nova's work happens.
@@ -228,6 +232,9 @@ class FakeNova:
         # outside the lock: where concurrent requests can meet.
         self._lock = threading.RLock()
         self.gate: ty.Optional[ty.Callable[[str, str, ty.Any], None]] = None
+        # contend(): migrations Nova works on at full speed, and the extra
+        # cost of each one beyond (None: no contention).
+        self._contention: ty.Optional[ty.Tuple[int, float]] = None
 
         self.proxy = mock.Mock(spec=_proxy.Proxy)
         self.proxy.request.side_effect = self._request
@@ -336,6 +343,30 @@ class FakeNova:
                     record['deleted'] = True
                     record['alive'] = False
         self.at(at, delete)
+
+    def contend(self, parallel: int, thrash: float = 0.1) -> None:
+        """Nova's work slows down with the migrations it runs at once.
+
+        Each piece of a migration's work (the conductor picking a host, the
+        copy, the confirm) takes its time stretched, when it starts, by the
+        migrations under way: shared ``parallel`` ways (a migration beyond
+        takes its share of the same cores), and each one beyond ``parallel``
+        costs every migration ``thrash`` more (CPU contention, the database,
+        periodic tasks). Throughput peaks at ``parallel`` in flight and
+        falls past it, as on the two-core test cloud.
+        """
+        self._contention = (parallel, thrash)
+
+    def _stretched(self, seconds: float) -> float:
+        if self._contention is None:
+            return seconds
+        parallel, thrash = self._contention
+        # Under way: alive and not waiting for a confirm (the one starting
+        # this piece of work is among them, or about to be).
+        busy = max(1, sum(1 for m in self._migrations
+                          if self._alive(m) and m['status'] != 'finished'))
+        return seconds * max(1.0, busy / parallel) * (
+            1.0 + thrash * max(0, busy - parallel))
 
     def fail_migrations(self, to: ty.Iterable[str] = (),
                         from_: ty.Iterable[str] = (),
@@ -1256,7 +1287,7 @@ class FakeNova:
             self._event(action, 'compute_prep_resize', dest)
             event = self._event(action, 'compute_resize_instance',
                                 record['source_compute'], result=None)
-            half = self.timing['cold_duration'] / 2
+            half = self._stretched(self.timing['cold_duration']) / 2
             self._step(record, half, lambda: halfway(record, event, half))
 
         def halfway(record: dict, event: dict, half: float) -> None:
@@ -1285,7 +1316,7 @@ class FakeNova:
             self._event(action, 'compute_finish_resize',
                         record['dest_compute'])
 
-        self.after(self.timing['record_delay'], conductor)
+        self.after(self._stretched(self.timing['record_delay']), conductor)
 
     def _confirm(self, server: dict, record: dict) -> None:
         # The API leaves the server as it is (resized, no task).
@@ -1303,7 +1334,8 @@ class FakeNova:
             self._save(server, vm_state=record['prior_vm_state'],
                        task_state=None)
 
-        self._step(record, self.timing['confirm_delay'], confirmed)
+        self._step(record, self._stretched(self.timing['confirm_delay']),
+                   confirmed)
 
     def _revert(self, server: dict, record: dict) -> None:
         self._save(server, task_state='resize_reverting')
@@ -1377,7 +1409,7 @@ class FakeNova:
                     if rule['force_works']:
                         record['on_force'] = lambda: moved(record, event)
                     return
-            half = self.timing['live_duration'] / 2
+            half = self._stretched(self.timing['live_duration']) / 2
             self._step(record, half, lambda: halfway(record, event, half))
 
         def halfway(record: dict, event: dict, half: float) -> None:
@@ -1399,7 +1431,7 @@ class FakeNova:
             record['alive'] = False
             self._save(record, status='completed')
 
-        self.after(self.timing['record_delay'], conductor)
+        self.after(self._stretched(self.timing['record_delay']), conductor)
 
     def _migration_action(self, req: Request, sid: str,
                           mid: str) -> ty.Tuple[int, None]:
