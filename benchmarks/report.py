@@ -39,6 +39,15 @@ def _nova(run: dict) -> float:
     return float(run['requests'].get('nova_api', float('nan')))
 
 
+def brief(failure: str) -> str:
+    """One line of a failure: a CLI's usage error ends with what matters."""
+    lines = [line.strip() for line in failure.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return ' '.join(lines)
+    head = lines[0].split(':', 1)[0]  # "/path/openstack ... exited 2"
+    return '%s: %s' % (head.rsplit('/', 1)[-1], lines[-1])
+
+
 def _f(value: float, fmt: str) -> str:
     """The figure, or "-" when not measured (NaN)."""
     return '-' if value != value else fmt % value
@@ -70,8 +79,8 @@ def summarize(results: dict) -> ty.Dict[str, dict]:
                 results.get('interval', 2.0) if runs[0]['batch'] else 0.0),
             'failed_runs': sum(1 for r in every if r['failures']),
             'all_failed': all(r['failures'] for r in every),
-            'first_failure': next((f for r in every for f in r['failures']),
-                                  ''),
+            'first_failure': brief(next(
+                (f for r in every for f in r['failures']), '')),
             'wall': median(r['wall'] for r in runs),
             'cpu': median(r['cpu'] for r in runs),
             'cpu_per_server': median(r['cpu'] for r in runs) / n,
@@ -180,7 +189,7 @@ def _versus_floor(s: ty.Dict[str, dict], name: str, limit: float,
     if w is None or floor is None:
         return []  # not measured in this run
     if w['all_failed']:
-        return [(target, 'failed: %s' % w['first_failure'][:160], False)]
+        return [(target, 'failed: %s' % w['first_failure'][:240], False)]
     ratio = w['wall'] / floor[1]['wall']
     return [(target, '%.2fx (%.1f s vs %.1f s, %s)' % (
         ratio, w['wall'], floor[1]['wall'], floor[0]), ratio <= limit)]
@@ -217,7 +226,7 @@ def floor_targets(results: dict, s: ty.Dict[str, dict]
         target = ('requests per server on nova-api <= 3.0, %d servers %s'
                   % (n, how))
         if way['all_failed']:
-            out.append((target, 'failed: %s' % way['first_failure'][:160],
+            out.append((target, 'failed: %s' % way['first_failure'][:240],
                         False))
             continue
         out.append((target, '%s (%s requests; %d with identity and '
@@ -267,8 +276,8 @@ def _way_rows(s: ty.Dict[str, dict], kind: str) -> ty.List[ty.List[str]]:
             if seed and not failed else '',
             '%s (%d)' % (_f(w['nova_api'], '%d'), w['requests']),
             _f(w['nova_api_per_server'], '%.2f'),
-            '%.2f / %.2f' % (w['confirm_delay_median'],
-                             w['confirm_delay_max'])
+            '%s / %s' % (_f(w['confirm_delay_median'], '%.2f'),
+                         _f(w['confirm_delay_max'], '%.2f'))
             if kind == ways_mod.COLD else '-',
             w['failed_runs'] or ''])
     return rows
@@ -356,7 +365,7 @@ def markdown(results: dict, previous: ty.Optional[dict] = None) -> str:
                  'in flight, peak / mean', 'failed runs'], rows) + ['']
     rows = [[name, 'auto' if w['parallel'] == ways_mod.AUTO else
              w['parallel'], '%d' % w['poll_rounds'],
-             '%.2f' % w['poll_requests_per_round'], _peak_mean(w)]
+             _f(w['poll_requests_per_round'], '%.2f'), _peak_mean(w)]
             for name, w in s.items() if w['batch']]
     if rows:
         lines += ['## Batch polling', '',
@@ -406,8 +415,8 @@ def markdown(results: dict, previous: ty.Optional[dict] = None) -> str:
     failures = [(r['way'], r['repeat'], f) for r in results['runs']
                 for f in r['failures']]
     if failures:
-        lines += ['## Failures', ''] + ['- %s (repeat %d): %s' % f
-                                        for f in failures] + ['']
+        lines += ['## Failures', ''] + ['- %s (repeat %d): %s' % (
+            way, repeat, brief(f)) for way, repeat, f in failures] + ['']
     return '\n'.join(lines)
 
 

@@ -73,7 +73,8 @@ class Bench:
         cost = way.run(self.openstack, self.env, self.ids)
         lines = self.cloud.requests()
         failures = cost.failures + self.check_moved()
-        delays = self.confirm_delays() if way.kind == ways_mod.COLD else []
+        delays = self.confirm_delays(started) \
+            if way.kind == ways_mod.COLD else []
         spans = inflight.intervals(self.migrations(started, way.kind),
                                    self.ids, started, cost.wall)
         return {'way': way.name, 'kind': way.kind, 'parallel': way.parallel,
@@ -96,14 +97,14 @@ class Bench:
                     s['id'], s['status'], s['OS-EXT-SRV-ATTR:host']))
         return wrong
 
-    def confirm_delays(self) -> ty.List[float]:
+    def confirm_delays(self, since: datetime.datetime) -> ty.List[float]:
         """Seconds from VERIFY_RESIZE to the confirm request, per server.
 
         From Nova's own instance actions: the end of the migration's
         ``compute_finish_resize`` event (the server is in VERIFY_RESIZE)
         and the start of the ``confirmResize`` action (the request). Nova
         has no bulk read of actions: two reads per server, after the
-        measured run.
+        measured run. Only this run's: a migration started since ``since``.
         """
         delays = []
         for sid in self.ids:
@@ -114,7 +115,8 @@ class Bench:
             confirm = next((a for a in actions
                             if a['action'] == 'confirmResize'), None)
             if migrate is None or confirm is None or \
-                    confirm['start_time'] < migrate['start_time']:
+                    confirm['start_time'] < migrate['start_time'] or \
+                    _time(migrate['start_time']) < since:
                 continue  # not confirmed by this way: check_moved says so
             events = self._get('/servers/%s/os-instance-actions/%s' % (
                 sid, migrate['request_id']), 'instanceAction')['events']
@@ -296,7 +298,7 @@ def _venv_without_plugin(target: str) -> str:
 
 
 def _time(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    return inflight.parse_time(text)  # aware, UTC: Nova's are UTC
 
 
 def machine() -> dict:
