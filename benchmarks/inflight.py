@@ -103,12 +103,12 @@ def svg(title: str, rows: ty.Sequence[Row]) -> str:
     A step area per strip (in flight over seconds since the run started),
     the run's wall marked by the strip's end. Plain SVG: no script.
     """
-    label_w, plot_w, strip_h, gap, top = 330, 560, 34, 8, 34
+    label_w, plot_w, strip_h, gap, top = 330, 560, 34, 8, 44
     axis_h = 28
     x_max = max([w for _, _, w in rows] + [1.0])
     y_max = max([peak(s) for _, s, _ in rows] + [1])
     height = top + len(rows) * (strip_h + gap) + axis_h
-    width = label_w + plot_w + 60
+    width = label_w + plot_w + 100
     esc = saxutils.escape
 
     def x(t: float) -> float:
@@ -120,8 +120,9 @@ def svg(title: str, rows: ty.Sequence[Row]) -> str:
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="4" y="18" font-size="14" font-weight="bold">%s</text>'
            % esc(title),
-           '<text x="%d" y="18" fill="#555">in flight (0-%d, same scale '
-           'in every strip)</text>' % (label_w, y_max)]
+           '<text x="4" y="34" fill="#555">Migrations in flight (0-%d, '
+           'the same scale in every strip) over seconds since the run '
+           'started; the grey band is the run.</text>' % y_max]
     for i, (label, spans, wall) in enumerate(rows):
         y0 = top + i * (strip_h + gap)
         base = y0 + strip_h

@@ -432,8 +432,8 @@ def inflight_svgs(results: dict) -> ty.Dict[str, str]:
              and w['inflight'] is not None),
             key=lambda item: (item[1]['family'], item[1]['parallel'],
                               item[1]['interval'], item[0]))
-        rows = [(name, w['inflight'], w['inflight_wall'])
-                for name, w in chosen]
+        rows = [(name + (' (failed)' if w['all_failed'] else ''),
+                 w['inflight'], w['inflight_wall']) for name, w in chosen]
         out[kind] = inflight.svg(
             '%s: migrations in flight (Nova\'s records), %s' % (
                 title, results['date']), rows)
