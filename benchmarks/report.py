@@ -302,6 +302,11 @@ def _family_rows(s: ty.Dict[str, dict], kind: str) -> ty.List[ty.List[str]]:
     return rows
 
 
+def _limit(parallel: int) -> str:
+    return {ways_mod.AUTO: 'auto', ways_mod.DEFAULT: 'default'}.get(
+        parallel, str(parallel))
+
+
 def _peak_mean(w: dict) -> str:
     if w['peak_in_flight'] != w['peak_in_flight']:  # NaN: no records
         return ''
@@ -363,8 +368,7 @@ def markdown(results: dict, previous: ty.Optional[dict] = None) -> str:
                 ['in flight', 'poll s', 'wall s', 'x floor', 'client CPU s',
                  'requests nova-api', 'requests/server',
                  'in flight, peak / mean', 'failed runs'], rows) + ['']
-    rows = [[name, 'auto' if w['parallel'] == ways_mod.AUTO else
-             w['parallel'], '%d' % w['poll_rounds'],
+    rows = [[name, _limit(w['parallel']), '%d' % w['poll_rounds'],
              _f(w['poll_requests_per_round'], '%.2f'), _peak_mean(w)]
             for name, w in s.items() if w['batch']]
     if rows:

@@ -32,6 +32,7 @@ SOURCE = 'compute1'
 COLD = 'cold'
 LIVE = 'live'
 AUTO = 0  # ``parallel`` of a way that lets the batch choose
+DEFAULT = -1  # ``parallel`` of a way that gives no limit: batch's default
 BATCH_INTERVAL = 2.0  # batch's --interval default
 # The family of floor clients: in flight x poll interval.
 IN_FLIGHT = (3, 5, 10, 20)
@@ -157,7 +158,6 @@ def _limits(n: int) -> ty.List[str]:
             '--max-per-destination', str(n)]
 
 
-DEFAULT_PARALLEL = 2  # batch's defaults: --max-per-source 2 holds it there
 DEFAULTS = 'plugin batch (defaults)'
 LIVE_DEFAULTS = 'plugin batch live (defaults)'
 BY_IDS = 'plugin batch by IDs (defaults)'
@@ -177,9 +177,9 @@ WAYS = [
         _batch('--confirm', *_limits(1)), parallel=1, batch=True),
     Way('plugin batch --max-parallel 10', COLD,
         _batch('--confirm', *_limits(10)), parallel=10, batch=True),
-    Way(DEFAULTS, COLD, _batch('--confirm'), parallel=DEFAULT_PARALLEL,
+    Way(DEFAULTS, COLD, _batch('--confirm'), parallel=DEFAULT,
         batch=True),
-    Way(BY_IDS, COLD, _batch_ids('--confirm'), parallel=DEFAULT_PARALLEL,
+    Way(BY_IDS, COLD, _batch_ids('--confirm'), parallel=DEFAULT,
         batch=True),
     Way(AUTO_COLD, COLD, _auto('--confirm'), parallel=AUTO, batch=True),
     Way('core OSC live (--wait)', LIVE,
@@ -193,7 +193,7 @@ WAYS = [
     Way('plugin batch live --max-parallel 10', LIVE,
         _batch('--mode', 'live', *_limits(10)), parallel=10, batch=True),
     Way(LIVE_DEFAULTS, LIVE, _batch('--mode', 'live'),
-        parallel=DEFAULT_PARALLEL, batch=True),
+        parallel=DEFAULT, batch=True),
     Way(AUTO_LIVE, LIVE, _auto('--mode', 'live'), parallel=AUTO, batch=True),
 ]
 SEED = WAYS[0].name

@@ -130,7 +130,7 @@ class TestFloorReport(testtools.TestCase):
             _member('cold', 20, 0.2, 20.0, failures=['x left ERROR']),
             _member('live', 5, 0.5, 20.0),
             _run(ways.DEFAULTS, 'cold', 32.0, nova=58, batch=True,
-                 parallel=2, interval=2.0, delays=[0.5, 1.9],
+                 parallel=ways.DEFAULT, interval=2.0, delays=[0.5, 1.9],
                  spans=[[1.5, 20.0]]),
             _run(ways.BY_IDS, 'cold', 33.0, nova=66, batch=True,
                  parallel=2, interval=2.0, delays=[0.4, 2.6]),
@@ -208,8 +208,9 @@ class TestFloorReport(testtools.TestCase):
                       '2.20 | 2 / 1.8 |  |', table)
         self.assertIn('| 3 | 1 | 40.0 | 1.33x |', table)
         self.assertIn('| 20 | 0.2 | failed |', table)
-        self.assertIn('| %s | 2 | 5 | 2.00 | 1 / 1.0 |' % ways.DEFAULTS,
-                      table)
+        self.assertIn('| %s | default | 5 | 2.00 | 1 / 1.0 |'
+                      % ways.DEFAULTS, table)
+        self.assertIn('| %s | auto |' % ways.AUTO_COLD, table)
         self.assertIn('| batch with its defaults <= 1.10x the floor, live | '
                       '1.15x (23.0 s vs 20.0 s, floor live: 5 in flight, '
                       'poll 0.5 s) | **missed** |', table)
