@@ -252,11 +252,10 @@ def _x(value: ty.Optional[float]) -> str:
 
 def _machine_line(results: dict) -> str:
     m = results['machine']
-    nova = results.get('nova')
-    return ('Machine: %d CPUs, %d GiB, Python %s, %s. %s (fake driver) on '
-            '127.0.0.1.' % (m['cpus'], m['memory_gb'], m['python'],
-                            m['platform'],
-                            'Real Nova %s' % nova if nova else 'Real Nova'))
+    nova = results.get('nova') or '(version not recorded)'
+    return ('Machine: %d CPUs, %d GiB, Python %s, %s. Real Nova %s (fake '
+            'driver) on 127.0.0.1.' % (m['cpus'], m['memory_gb'],
+                                       m['python'], m['platform'], nova))
 
 
 def _way_rows(s: ty.Dict[str, dict], kind: str) -> ty.List[ty.List[str]]:
@@ -408,10 +407,8 @@ def markdown(results: dict, previous: ty.Optional[dict] = None) -> str:
     if previous is not None:
         rows = changes(results, previous)
         lines += ['## Change since the previous run (%s)' % previous['date'],
-                  '', '%s Nova %s then.' % (
-                      _machine_line(previous).replace('Machine', 'Its machine',
-                                                      1),
-                      previous.get('nova', '(not recorded)')), '']
+                  '', _machine_line(previous).replace('Machine', 'Then: '
+                                                      'machine', 1), '']
         lines += (_table(['way', 'wall s then', 'wall s now', 'change',
                           'x floor then -> now',
                           'nova-api requests/server then -> now'], rows)

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -386,7 +387,7 @@ def main(argv: ty.Optional[ty.List[str]] = None) -> int:
         'date': part, 'started': now.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'machine': machine(), 'servers': args.servers,
         'repeats': args.repeats, 'interval': ways_mod.BATCH_INTERVAL,
-        'args': ' '.join(sys.argv[1:] if argv is None else argv),
+        'args': shlex.join(sys.argv[1:] if argv is None else argv),
         'runs': []}
     if args.append and os.path.exists(args.output):
         with open(args.output) as f:

@@ -226,7 +226,8 @@ class TestFloorReport(testtools.TestCase):
         table = report.markdown(self.results(), then)
         self.assertIn('## Change since the previous run '
                       '(2026-11-29 10:00 UTC)', table)
-        self.assertIn('Nova (not recorded) then.', table)
+        self.assertIn('Then: machine: 2 CPUs, 24 GiB, Python 3.11, Linux. '
+                      'Real Nova (version not recorded)', table)
         # 40 s -> 32 s; the floor went from 37.5 to 30: 1.07x both times.
         self.assertIn('| %s | 40.0 | 32.0 | -20%% | 1.07x -> 1.07x | '
                       '2.90 -> 2.90 |' % ways.DEFAULTS, table)
