@@ -29,6 +29,9 @@ READ = 'read'              # any other GET
 WRITE = 'write'            # any other PUT/POST/DELETE
 START_ACTIONS = ('migrate', 'os-migrateLive')
 CONFIRM_ACTIONS = ('confirmResize', 'revertResize')
+# The harness's auxiliary app answers identity and image under these paths;
+# everything else in the log reached nova-api.
+NOT_NOVA = ('/identity', '/image')
 
 
 def kind(line: str) -> str:
@@ -45,12 +48,20 @@ def kind(line: str) -> str:
     return WRITE
 
 
+def nova_api(line: str) -> bool:
+    """Whether the request reached nova-api (not identity or image)."""
+    path = line.partition(' ')[2]
+    return not path.startswith(NOT_NOVA)
+
+
 def tally(lines: ty.Iterable[str]) -> ty.Dict[str, int]:
-    """Requests by kind, and their total."""
+    """Requests by kind, their total, and the total on nova-api alone."""
+    lines = list(lines)
     counts = collections.Counter(kind(line) for line in lines)
     result = {k: counts.get(k, 0)
               for k in (MIGRATE, CONFIRM, POLL, READ, WRITE)}
     result['total'] = sum(counts.values())
+    result['nova_api'] = sum(1 for line in lines if nova_api(line))
     return result
 
 

@@ -27,14 +27,18 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import typing as ty
+import urllib.parse
 
 from benchmarks import counting
+from benchmarks import history
+from benchmarks import inflight
 from benchmarks import measure
 from benchmarks import report
 from benchmarks import ways as ways_mod
@@ -66,17 +70,23 @@ class Bench:
     def measure_way(self, way: ways_mod.Way) -> dict:
         self.put_back()
         self.cloud.requests(reset=True)
+        started = datetime.datetime.now(datetime.timezone.utc)
         cost = way.run(self.openstack, self.env, self.ids)
         lines = self.cloud.requests()
         failures = cost.failures + self.check_moved()
-        delays = self.confirm_delays() if way.kind == ways_mod.COLD else []
+        delays = self.confirm_delays(started) \
+            if way.kind == ways_mod.COLD else []
+        spans = inflight.intervals(self.migrations(started, way.kind),
+                                   self.ids, started, cost.wall)
         return {'way': way.name, 'kind': way.kind, 'parallel': way.parallel,
-                'batch': way.batch, 'wall': cost.wall, 'cpu': cost.cpu,
+                'batch': way.batch, 'family': way.family,
+                'interval': way.interval, 'wall': cost.wall, 'cpu': cost.cpu,
                 'processes': cost.processes,
                 'peak_rss_mb': cost.peak_rss_mb,
                 'requests': counting.tally(lines),
                 'poll_rounds': counting.poll_rounds(lines),
-                'confirm_delays': delays, 'failures': failures}
+                'confirm_delays': delays, 'failures': failures,
+                'started': started.isoformat(), 'inflight': spans}
 
     def check_moved(self) -> ty.List[str]:
         """Every server ACTIVE and off the source: the job was done."""
@@ -88,12 +98,14 @@ class Bench:
                     s['id'], s['status'], s['OS-EXT-SRV-ATTR:host']))
         return wrong
 
-    def confirm_delays(self) -> ty.List[float]:
+    def confirm_delays(self, since: datetime.datetime) -> ty.List[float]:
         """Seconds from VERIFY_RESIZE to the confirm request, per server.
 
         From Nova's own instance actions: the end of the migration's
         ``compute_finish_resize`` event (the server is in VERIFY_RESIZE)
-        and the start of the ``confirmResize`` action (the request).
+        and the start of the ``confirmResize`` action (the request). Nova
+        has no bulk read of actions: two reads per server, after the
+        measured run. Only this run's: a migration started since ``since``.
         """
         delays = []
         for sid in self.ids:
@@ -104,7 +116,8 @@ class Bench:
             confirm = next((a for a in actions
                             if a['action'] == 'confirmResize'), None)
             if migrate is None or confirm is None or \
-                    confirm['start_time'] < migrate['start_time']:
+                    confirm['start_time'] < migrate['start_time'] or \
+                    _time(migrate['start_time']) < since:
                 continue  # not confirmed by this way: check_moved says so
             events = self._get('/servers/%s/os-instance-actions/%s' % (
                 sid, migrate['request_id']), 'instanceAction')['events']
@@ -115,6 +128,31 @@ class Bench:
                 delays.append((_time(confirm['start_time']) -
                                _time(finished)).total_seconds())
         return delays
+
+    def migrations(self, since: datetime.datetime, kind: str
+                   ) -> ty.List[dict]:
+        """Migration records of this kind updated since the run started.
+
+        Microversion 2.59: ``uuid``, ``created_at``, ``updated_at`` and
+        paging; the bench's servers are all on the cloud, filtered later.
+        """
+        stamp = (since - datetime.timedelta(seconds=2)).strftime(
+            '%Y-%m-%dT%H:%M:%SZ')
+        kind_filter = 'migration' if kind == ways_mod.COLD else \
+            'live-migration'
+        records: ty.List[dict] = []
+        marker = ''
+        while True:
+            page = self._get(
+                '/os-migrations?changes-since=%s&migration_type=%s&limit=%d'
+                '%s' % (urllib.parse.quote(stamp), kind_filter,
+                        self.cloud.max_limit,
+                        '&marker=' + marker if marker else ''),
+                'migrations', microversion='2.59')
+            records += page
+            if len(page) < self.cloud.max_limit:
+                return records
+            marker = page[-1]['uuid']
 
     def put_back(self) -> None:
         """All N servers ACTIVE on the source again (not measured)."""
@@ -130,16 +168,31 @@ class Bench:
                     sid, r.status_code, r.text))
         deadline = time.monotonic() + 300
         while away:
+            time.sleep(0.5)
             away = [s['id'] for s in self._servers()
                     if s['OS-EXT-SRV-ATTR:host'] != SOURCE
                     or s['status'] != 'ACTIVE']
             if away and time.monotonic() > deadline:
                 raise RuntimeError('not back on %s: %s' % (SOURCE, away))
-            time.sleep(0.5)
         time.sleep(1)  # live-migration records may still read "running"
 
     def _servers(self) -> ty.List[dict]:
-        return [self._get('/servers/%s' % sid, 'server') for sid in self.ids]
+        """The bench's servers, read in bulk: one paged listing."""
+        wanted = set(self.ids)
+        found: ty.Dict[str, dict] = {}
+        marker = ''
+        while True:
+            page = self._get('/servers/detail?all_tenants=1&limit=%d%s' % (
+                self.cloud.max_limit, '&marker=' + marker if marker else ''),
+                'servers')
+            found.update((s['id'], s) for s in page if s['id'] in wanted)
+            if len(page) < self.cloud.max_limit or len(found) == len(wanted):
+                break
+            marker = page[-1]['id']
+        missing = wanted - set(found)
+        if missing:
+            raise RuntimeError('servers gone: %s' % sorted(missing))
+        return [found[sid] for sid in self.ids]
 
     def _count_on(self, host: str) -> int:
         """Servers on ``host``, all projects, page by page."""
@@ -152,8 +205,9 @@ class Bench:
                 return count
             marker = page[-1]['id']
 
-    def _get(self, url: str, key: str) -> ty.Any:
-        r = self.compute.get(url, microversion='2.74')
+    def _get(self, url: str, key: str, microversion: str = '2.74'
+             ) -> ty.Any:
+        r = self.compute.get(url, microversion=microversion)
         if r.status_code != 200:
             raise RuntimeError('GET %s: %s %s' % (url, r.status_code, r.text))
         return r.json()[key]
@@ -245,7 +299,7 @@ def _venv_without_plugin(target: str) -> str:
 
 
 def _time(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    return inflight.parse_time(text)  # aware, UTC: Nova's are UTC
 
 
 def machine() -> dict:
@@ -254,6 +308,36 @@ def machine() -> dict:
     return {'cpus': os.cpu_count(), 'memory_gb': round(mem_kb / 2 ** 20),
             'python': platform.python_version(),
             'platform': platform.platform()}
+
+
+def choose(args: argparse.Namespace
+           ) -> ty.Tuple[ty.List[ways_mod.Way], ty.List[ways_mod.Way]]:
+    """The ways and the floor members this run measures."""
+    chosen = [] if not args.ways else [
+        w for w in ways_mod.WAYS
+        if not args.only or any(o in w.name for o in args.only)]
+    kinds = [k for k in (ways_mod.COLD, ways_mod.LIVE)
+             if args.kind in (None, k)]
+    chosen = [w for w in chosen if w.kind in kinds]
+    members = [] if not args.family else ways_mod.family(
+        ways_mod.parse_members(args.members) if args.members else None,
+        kinds)
+    return chosen, members
+
+
+def schedule(chosen: ty.Sequence[ways_mod.Way],
+             members: ty.Sequence[ways_mod.Way], repeat: int,
+             family_repeats: int) -> ty.List[ways_mod.Way]:
+    """One repeat's order: ways and members shuffled together."""
+    order = list(chosen) + (list(members) if repeat < family_repeats
+                            else [])
+    random.shuffle(order)  # nothing always runs on a warm cloud
+    return order
+
+
+def nova_series() -> str:
+    from tests.minicloud import venv
+    return venv.series()
 
 
 def main(argv: ty.Optional[ty.List[str]] = None) -> int:
@@ -265,52 +349,113 @@ def main(argv: ty.Optional[ty.List[str]] = None) -> int:
                         help='paired runs for the plugin overhead')
     parser.add_argument('--only', action='append', default=[],
                         help='run only the ways whose name contains this')
+    parser.add_argument('--no-ways', dest='ways', action='store_false',
+                        help='no way, only the floor family (and the rest)')
+    parser.add_argument('--kind', choices=(ways_mod.COLD, ways_mod.LIVE),
+                        help='only the ways and members of this kind')
+    parser.add_argument('--family', action=argparse.BooleanOptionalAction,
+                        default=True, help='measure the floor family')
+    parser.add_argument('--members', default='',
+                        help='these members only, IN_FLIGHTxINTERVAL, comma '
+                        'separated (e.g. 5x1.0,10x0.5; default: %s x %s)' % (
+                            ways_mod.IN_FLIGHT, ways_mod.POLLS))
+    parser.add_argument('--family-repeats', type=int, default=None,
+                        help='repeats of the family (default: --repeats)')
+    parser.add_argument('--append', action='store_true',
+                        help='add to the run in --output (a run in parts) '
+                        'instead of starting a new one')
     parser.add_argument('--output', default=os.path.join(DOC_DIR,
                                                          'results.json'))
+    parser.add_argument('--page-only', action='store_true',
+                        help='measure nothing: write results.md and the '
+                        'charts again from --output and the run before it')
     args = parser.parse_args(argv)
-    chosen = [w for w in ways_mod.WAYS
-              if not args.only or any(o in w.name for o in args.only)]
-    results: dict = {'date': datetime.datetime.now(
-        datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+    if args.page_only:
+        with open(args.output) as f:
+            done = json.load(f)
+        write_page(done, history.previous(args.output, done), args.output)
+        return 0
+    try:
+        chosen, members = choose(args)
+    except ValueError as e:
+        parser.error(str(e))
+    family_repeats = args.repeats if args.family_repeats is None \
+        else args.family_repeats
+    now = datetime.datetime.now(datetime.timezone.utc)
+    part = now.strftime('%Y-%m-%d %H:%M UTC')
+    results: dict = {
+        'date': part, 'started': now.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'machine': machine(), 'servers': args.servers,
-        'repeats': args.repeats, 'interval': 2.0, 'runs': []}
-    started = time.monotonic()
+        'repeats': args.repeats, 'interval': ways_mod.BATCH_INTERVAL,
+        'args': shlex.join(sys.argv[1:] if argv is None else argv),
+        'runs': []}
+    if args.append and os.path.exists(args.output):
+        with open(args.output) as f:
+            earlier = json.load(f)
+        if earlier['servers'] != args.servers:
+            parser.error('--append to a run of %d servers: give --servers %d'
+                         % (earlier['servers'], earlier['servers']))
+        earlier.setdefault('parts', [earlier['date']])
+        earlier['parts'].append(part)
+        earlier['args'] = '%s; %s' % (earlier.get('args', ''),
+                                      results['args'])
+        results = earlier
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    previous = history.previous(args.output, results)
+    started = time.monotonic()
+    seconds = results.get('seconds', 0)
+    log('%d ways, %d floor members (%d repeats of the family), %d repeats'
+        % (len(chosen), len(members), family_repeats if members else 0,
+           args.repeats))
 
     def save() -> None:
         # After every phase: a late failure must not cost the figures so far.
-        results['seconds'] = round(time.monotonic() - started)
-        with open(args.output, 'w') as f:
-            json.dump(results, f, indent=1)
+        results['seconds'] = seconds + round(time.monotonic() - started)
+        history.save(results, args.output)
 
     with fixture.MiniCloud(computes=3, max_limit=100) as cloud:
         log('minicloud ready in %.1fs' % cloud.start_seconds)
+        results['nova'] = '%s (series %s)' % (cloud.nova_version,
+                                              nova_series())
         bench = Bench(cloud, args.servers)
         for repeat in range(args.repeats):
-            order = list(chosen)
-            random.shuffle(order)  # no way always runs on a warm cloud
-            for way in order:
+            order = schedule(chosen, members, repeat, family_repeats)
+            for i, way in enumerate(order):
+                log('repeat %d/%d, %d/%d: %s' % (
+                    repeat + 1, args.repeats, i + 1, len(order), way.name))
                 run = bench.measure_way(way)
                 run['repeat'] = repeat
                 results['runs'].append(run)
-                log('%-40s %6.1fs wall %6.1fs CPU %4d requests%s' % (
-                    way.name, run['wall'], run['cpu'],
-                    run['requests']['total'],
-                    ' FAILED: %s' % run['failures'][:2]
-                    if run['failures'] else ''))
+                log('%-40s %6.1fs wall %6.1fs CPU %4d requests (%d nova-api)'
+                    '%s' % (way.name, run['wall'], run['cpu'],
+                            run['requests']['total'],
+                            run['requests']['nova_api'],
+                            ' FAILED: %s' % run['failures'][:2]
+                            if run['failures'] else ''))
                 save()
         if args.pairs:
+            log('the plugin on every openstack call: %d pairs' % args.pairs)
             results['overhead'] = bench.overhead(args.pairs)
             save()
         if args.plan_servers:
             results['plan'] = bench.plan(args.plan_servers, args.repeats)
     save()
-    table = report.markdown(results)
-    with open(os.path.splitext(args.output)[0] + '.md', 'w') as f:
-        f.write(table)
-    print(table)
+    write_page(results, previous, args.output)
     log('results in %s (%ds)' % (args.output, results['seconds']))
     return 1 if any(r['failures'] for r in results['runs']) else 0
+
+
+def write_page(results: dict, previous: ty.Optional[dict],
+               output: str) -> None:
+    """results.md and the in-flight charts, beside ``output``."""
+    table = report.markdown(results, previous)
+    with open(os.path.splitext(output)[0] + '.md', 'w') as f:
+        f.write(table)
+    for kind, svg in report.inflight_svgs(results).items():
+        with open(os.path.join(os.path.dirname(os.path.abspath(output)),
+                               'inflight-%s.svg' % kind), 'w') as f:
+            f.write(svg)
+    print(table)
 
 
 if __name__ == '__main__':

@@ -20,15 +20,23 @@ cost. Only the client's processes are measured.
 import dataclasses
 import json
 import os
+import sys
 import typing as ty
 
 from benchmarks import measure
 
-SEED_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           'seed_way.sh')
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED_SCRIPT = os.path.join(HERE, 'seed_way.sh')
+FLOOR_SCRIPT = os.path.join(HERE, 'floor.py')
 SOURCE = 'compute1'
 COLD = 'cold'
 LIVE = 'live'
+AUTO = 0  # ``parallel`` of a way that lets the batch choose
+DEFAULT = -1  # ``parallel`` of a way that gives no limit: batch's default
+BATCH_INTERVAL = 2.0  # batch's --interval default
+# The family of floor clients: in flight x poll interval.
+IN_FLIGHT = (3, 5, 10, 20)
+POLLS = (0.2, 0.5, 1.0)
 
 
 @dataclasses.dataclass
@@ -37,8 +45,14 @@ class Way:
     kind: str  # COLD or LIVE
     # server IDs -> the commands to run, one after another
     commands: ty.Callable[[ty.List[str]], ty.List[ty.List[str]]]
-    parallel: int = 1  # migrations in flight at once
+    parallel: int = 1  # migrations in flight at once (AUTO: chosen)
     batch: bool = False
+    family: bool = False  # a member of the floor's family
+    interval: float = 0.0  # its poll interval (batch, family)
+
+    def __post_init__(self) -> None:
+        if self.batch and not self.interval:
+            self.interval = BATCH_INTERVAL
 
     def run(self, openstack: str, env: ty.Dict[str, str],
             ids: ty.List[str]) -> measure.Cost:
@@ -83,10 +97,72 @@ def _batch(*options: str
     return commands
 
 
+def _batch_ids(*options: str
+               ) -> ty.Callable[[ty.List[str]], ty.List[ty.List[str]]]:
+    # The same servers named on the command line, as a list of IDs.
+    def commands(ids: ty.List[str]) -> ty.List[ty.List[str]]:
+        return [['openstack', 'server', 'migrate', 'batch'] +
+                list(options) + ['-f', 'json'] + list(ids)]
+    return commands
+
+
+def _auto(*options: str
+          ) -> ty.Callable[[ty.List[str]], ty.List[ty.List[str]]]:
+    # --max-parallel auto, the per-host limits lifted to the whole batch so
+    # that only auto's own judgement bounds what is in flight.
+    def commands(ids: ty.List[str]) -> ty.List[ty.List[str]]:
+        n = str(len(ids))
+        return _batch(*options, '--max-parallel', 'auto', '--max-per-source',
+                      n, '--max-per-destination', n)(ids)
+    return commands
+
+
+def member(kind: str, in_flight: int, interval: float) -> Way:
+    """One floor client (``floor.py``), run by this venv's python."""
+    def commands(ids: ty.List[str]) -> ty.List[ty.List[str]]:
+        return [[sys.executable, FLOOR_SCRIPT, '--kind', kind,
+                 '--in-flight', str(in_flight), '--interval', str(interval),
+                 '--source', SOURCE] + list(ids)]
+    name = 'floor %s: %d in flight, poll %g s' % (kind, in_flight, interval)
+    return Way(name, kind, commands, parallel=in_flight, family=True,
+               interval=interval)
+
+
+def parse_members(text: str) -> ty.List[ty.Tuple[int, float]]:
+    """``5x1.0,10x0.5`` -> [(5, 1.0), (10, 0.5)] (in flight x interval)."""
+    out = []
+    for item in text.split(','):
+        left, sep, right = item.strip().partition('x')
+        try:
+            n, interval = int(left), float(right)
+        except ValueError:
+            raise ValueError('member %r: write IN_FLIGHTxINTERVAL, e.g. '
+                             '5x1.0' % item) from None
+        if not sep or n < 1 or interval <= 0:
+            raise ValueError('member %r: write IN_FLIGHTxINTERVAL, e.g. '
+                             '5x1.0' % item)
+        out.append((n, interval))
+    return out
+
+
+def family(members: ty.Optional[ty.Sequence[ty.Tuple[int, float]]] = None,
+           kinds: ty.Sequence[str] = (COLD, LIVE)) -> ty.List[Way]:
+    """Every member for each kind: all of IN_FLIGHT x POLLS by default."""
+    chosen = list(members) if members is not None else [
+        (n, p) for n in IN_FLIGHT for p in POLLS]
+    return [member(k, n, p) for k in kinds for n, p in chosen]
+
+
 def _limits(n: int) -> ty.List[str]:
     return ['--max-parallel', str(n), '--max-per-source', str(n),
             '--max-per-destination', str(n)]
 
+
+DEFAULTS = 'plugin batch (defaults)'
+LIVE_DEFAULTS = 'plugin batch live (defaults)'
+BY_IDS = 'plugin batch by IDs (defaults)'
+AUTO_COLD = 'plugin batch --max-parallel auto'
+AUTO_LIVE = 'plugin batch live --max-parallel auto'
 
 WAYS = [
     Way('seed document (show loop)', COLD,
@@ -101,6 +177,11 @@ WAYS = [
         _batch('--confirm', *_limits(1)), parallel=1, batch=True),
     Way('plugin batch --max-parallel 10', COLD,
         _batch('--confirm', *_limits(10)), parallel=10, batch=True),
+    Way(DEFAULTS, COLD, _batch('--confirm'), parallel=DEFAULT,
+        batch=True),
+    Way(BY_IDS, COLD, _batch_ids('--confirm'), parallel=DEFAULT,
+        batch=True),
+    Way(AUTO_COLD, COLD, _auto('--confirm'), parallel=AUTO, batch=True),
     Way('core OSC live (--wait)', LIVE,
         _each(['openstack', 'server', 'migrate', '--live-migration',
                '--wait', '{}'])),
@@ -111,5 +192,8 @@ WAYS = [
         _batch('--mode', 'live', *_limits(1)), parallel=1, batch=True),
     Way('plugin batch live --max-parallel 10', LIVE,
         _batch('--mode', 'live', *_limits(10)), parallel=10, batch=True),
+    Way(LIVE_DEFAULTS, LIVE, _batch('--mode', 'live'),
+        parallel=DEFAULT, batch=True),
+    Way(AUTO_LIVE, LIVE, _auto('--mode', 'live'), parallel=AUTO, batch=True),
 ]
 SEED = WAYS[0].name
