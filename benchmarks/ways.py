@@ -108,12 +108,10 @@ def _batch_ids(*options: str
 
 def _auto(*options: str
           ) -> ty.Callable[[ty.List[str]], ty.List[ty.List[str]]]:
-    # --max-parallel auto, the per-host limits lifted to the whole batch so
-    # that only auto's own judgement bounds what is in flight.
+    # --max-parallel auto as an operator types it: the per-host limits are
+    # off with auto unless given, so auto's own judgement bounds the batch.
     def commands(ids: ty.List[str]) -> ty.List[ty.List[str]]:
-        n = str(len(ids))
-        return _batch(*options, '--max-parallel', 'auto', '--max-per-source',
-                      n, '--max-per-destination', n)(ids)
+        return _batch(*options, '--max-parallel', 'auto')(ids)
     return commands
 
 

@@ -128,15 +128,18 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='Migrations in flight overall, or auto: '
                                  'as many as Nova sustains, found while the '
                                  'batch runs, within --max-per-source and '
-                                 '--max-per-destination (default: %s)'
+                                 '--max-per-destination if given (default: '
+                                 '%s)'
                                  % DEFAULTS.max_parallel)
         limits.add_argument('--max-per-source', metavar='<n>',
                             type=common.positive_int,
-                            help='From one host (default: %d)'
+                            help='From one host (default: %d; none with '
+                                 '--max-parallel auto)'
                                  % DEFAULTS.max_per_source)
         limits.add_argument('--max-per-destination', metavar='<n>',
                             type=common.positive_int,
-                            help='To one host (default: %d)'
+                            help='To one host (default: %d; none with '
+                                 '--max-parallel auto)'
                                  % DEFAULTS.max_per_destination)
         common.add_follow_options(parser)
         parser.set_defaults(timeout=None)
@@ -280,6 +283,13 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
         for key in session.LIMITS:
             if given.get(key) is not None:
                 setattr(options, key, given[key])
+        if options.max_parallel == batch.AUTO:
+            # auto finds what Nova sustains, also per host (it backs off
+            # when migrations queue on a compute or slow down): the
+            # per-host limits bind only when given.
+            for key in ('max_per_source', 'max_per_destination'):
+                if given.get(key) is None:
+                    setattr(options, key, 0)
         return options
 
     @staticmethod

@@ -79,6 +79,20 @@ class TestRun(unkind.UnkindNovaTestCase):
             self.assertResult('confirmed', rows[sid])
             self.assertEqual(1, len(fake.records(sid)))
 
+    def test_per_host_limits_are_off_with_auto_unless_given(self):
+        fake = self.cloud()
+        for n in range(3):
+            fake.add_server('vm%d' % n)
+        rc, rows = self.batch('vm0', 'vm1', 'vm2', '--confirm',
+                              '--max-parallel', 'auto', '--max-per-source',
+                              '3', '--state-file', self.path)
+        self.assertEqual(0, rc)
+        with open(self.path) as f:
+            limits = json.loads(f.readline())['limits']
+        self.assertEqual(('auto', 3, 0), (limits['max_parallel'],
+                                          limits['max_per_source'],
+                                          limits['max_per_destination']))
+
     def test_a_number_on_resume_replaces_auto(self):
         fake = self.cloud()
         fake.timing['cold_duration'] = 30
