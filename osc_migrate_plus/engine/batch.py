@@ -24,11 +24,12 @@ journaled before or as it happens, so an interrupted batch can be resumed
 without ever submitting a server twice.
 """
 
-import concurrent.futures
 import dataclasses
 import datetime
 import enum
+import queue
 import random
+import threading
 import time
 import typing as ty
 
@@ -488,11 +489,11 @@ class Runner:
         One read (a page per 1,000 records) serves every server of the
         host, instead of one read each before its submission. Records from
         or to a host are in its cell, and IDs grow within a cell: a server
-        listed there has its newest record there (it came by migration or
-        was booted there); one not listed (booted there, or unshelved)
-        gets the host's newest record as baseline, and its records from
-        before it came, final and unchanged since, are told apart by time
-        (``Follow.not_before``). A record since the listing showed in the
+        listed there gets its newest record there as baseline, one not
+        listed (booted there, or unshelved) the host's newest. Either may
+        have a newer record elsewhere (it moved on from here, then was
+        unshelved back): final and unchanged since the listing, told apart
+        by time (``Follow.not_before``). A record since the listing showed in the
         bulk reads (``_seen_ids``). Only an admin lists by host, and only
         where host names show; otherwise, one read per server.
         """
@@ -508,11 +509,11 @@ class Runner:
             return False
         f = entry.follow
         newest = listing.newest.get(entry.server_id)
-        if newest is None:
-            f.baseline_id = listing.top
-            f.not_before = listing.read_at - SINCE_OVERLAP
-        else:
-            f.baseline_id = newest
+        f.baseline_id = listing.top if newest is None else newest
+        # Listed or not, a record of its elsewhere may be newer than its
+        # newest here (moved on from here, then unshelved back): final and
+        # from before the listing, told apart by time.
+        f.not_before = listing.read_at - SINCE_OVERLAP
         f.baseline_id = max(f.baseline_id,
                             self._seen_ids.get(entry.server_id, 0))
         entry.baseline_read = True
@@ -856,16 +857,22 @@ class Runner:
         if not due:
             return
         if len(due) == 1:
-            errors = [self.stepper.send(due[0].follow)]
+            answers: ty.List[ty.Any] = [self.stepper.send(due[0].follow)]
         else:
-            with concurrent.futures.ThreadPoolExecutor(
-                    min(len(due), SEND_WORKERS)) as pool:
-                errors = list(pool.map(
-                    lambda e: self.stepper.send(e.follow), due))
-        for entry, error in zip(due, errors):
-            found = self.stepper.sent(entry.follow, error, self.clock())
+            answers = _send_together(self.stepper, [e.follow for e in due])
+        raised: ty.Optional[BaseException] = None
+        for entry, answer in zip(due, answers):
+            if isinstance(answer, BaseException) and \
+                    not isinstance(answer, model.NovaError):
+                # Expired credentials: the others' answers are journaled
+                # first, then the run stops on it.
+                raised = raised or answer
+                continue
+            found = self.stepper.sent(entry.follow, answer, self.clock())
             if found is not None:
                 self.finish(entry, found.result, found.message)
+        if raised is not None:
+            raise raised
 
     def _not_taken(self, entry: Entry, why: str) -> None:
         """Nova showed no sign of a request whose answer was lost.
@@ -931,3 +938,38 @@ class Runner:
         self.journal.write({'type': 'interrupted'} if self.fatal is None
                            else {'type': 'interrupted',
                                  'error': str(self.fatal)})
+
+
+def _send_together(stepper: step.Stepper, follows: ty.List[step.Follow]
+                   ) -> ty.List[ty.Any]:
+    """``stepper.send`` for each, SEND_WORKERS at once: each one's answer.
+
+    Nova's error, None, or what else the request raised. Daemon threads:
+    Ctrl-C twice ("quit at once") leaves at once, even if a request hangs
+    in a Nova that no longer answers (a pool's threads would be waited
+    for, on the way out and again when the interpreter exits).
+    """
+    answers: ty.List[ty.Any] = [None] * len(follows)
+    todo: 'queue.Queue[int]' = queue.Queue()
+    for index in range(len(follows)):
+        todo.put(index)
+
+    def work() -> None:
+        while True:
+            try:
+                index = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                answers[index] = stepper.send(follows[index])
+            except BaseException as exc:  # handed to the main thread
+                answers[index] = exc
+
+    threads = [threading.Thread(target=work, daemon=True,
+                                name='migrate-plus-send')
+               for _ in range(min(len(follows), SEND_WORKERS))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # a signal's KeyboardInterrupt comes through here
+    return answers

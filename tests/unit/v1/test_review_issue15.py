@@ -1,0 +1,165 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Review of issue 15's changes: a bad night in production.
+
+Concurrent confirms, the host baseline, named servers read in bulk, through
+the real command on the unkind fake Nova.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+
+from tests.unit.v1 import test_efficiency as eff
+from tests.unit.v1 import test_unkind_nova as base
+
+
+class TestHostBaseline(base.UnkindNovaTestCase):
+
+    def test_listed_server_with_a_newer_record_elsewhere(self):
+        """Listed at its host, yet its newest record is elsewhere.
+
+        Migrated compute1 -> compute2 (listed at compute1), then compute2
+        -> compute3 (not listed there), then shelved and unshelved onto
+        compute1. The host's listing gives it the first record as baseline;
+        the second, final and older than the listing, has a higher ID. The
+        migrate answer is lost and Nova never carries it out: the old
+        record must not be taken for ours (it would be adopted, nothing
+        migrated); the request is sent again and the server migrated once.
+        """
+        fake = self.cloud()
+        sid = fake.add_server('vm1')
+        fake.moved_before(sid, 'compute1', 'compute2')
+        fake.moved_before(sid, 'compute2', 'compute3')
+        fake.advance(300)
+        fake.lose_reply('migrate', apply_after=None)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--state-file', self.path)
+        self.assertResult('confirmed', rows[sid])
+        self.assertEqual(0, rc)
+        self.assertEqual(2, fake.count('POST', 'migrate'))
+        self.assertEqual(3, len(fake.records(sid)))
+        self.assertNotEqual('compute1', fake._servers[sid]['host'])
+
+    def test_host_records_over_several_pages(self):
+        """More records at the host than one page (max_limit) holds."""
+        fake = self.cloud(max_limit=2)
+        ids = [fake.add_server('vm%d' % n) for n in range(4)]
+        for sid in ids:
+            fake.moved_before(sid, 'compute2', 'compute1')
+        # The newest of one server is on the second page.
+        fake.moved_before(ids[0], 'compute3', 'compute1')
+        for n in range(3):
+            other = fake.add_server('other%d' % n, host='compute2')
+            fake.moved_before(other, 'compute1', 'compute2')
+        fake.advance(300)
+        fake.lose_reply('migrate', server=ids[0], apply_after=None)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--max-parallel', '4', '--max-per-source',
+                              '4', '--max-per-destination', '4',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+        self.assertEqual(3, len(fake.records(ids[0])))
+
+
+class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
+
+    def test_lost_refused_and_failed_among_six(self):
+        """Six confirms together: one answer lost (applied), one 409, one
+        503 (not applied). Each ends confirmed, migrated once."""
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(6)]
+        fake.gate = eff.ConcurrencyGate('confirmResize', linger=0.05)
+        fake.lose_reply('confirmResize', server=ids[0], apply_after=0.0)
+        fake.fail_request(action='confirmResize', status=409, times=1)
+        fake.fail_request(action='confirmResize', status=503, times=1)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--max-parallel', '6', '--max-per-source', '6',
+                              '--max-per-destination', '6',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
+        self.assertGreaterEqual(fake.gate.peak, 2)
+
+    def test_second_ctrl_c_while_a_confirm_hangs(self):
+        """Ctrl-C twice while one confirm of the round hangs in Nova.
+
+        "Quit at once" must quit at once, as it did when confirms went out
+        from the main thread: not wait for the hung request's answer.
+        """
+        fake = self.cloud()
+        for n in range(3):
+            fake.add_server('vm%d' % n)
+        release = threading.Event()
+        self.addCleanup(release.set)
+        hung = []
+
+        def gate(method, url, body):
+            if method != 'POST' or not isinstance(body, dict) or \
+                    'confirmResize' not in body:
+                return
+            if not hung:
+                hung.append(url)
+                # Ctrl-C twice, from the terminal, while this one hangs.
+                # (Two at once would be one: the handler runs between.)
+                os.kill(os.getpid(), signal.SIGINT)
+                threading.Event().wait(0.3)  # real time
+                os.kill(os.getpid(), signal.SIGINT)
+                release.wait(5)
+        fake.gate = gate
+        began = time.perf_counter()  # real time: the fake's is simulated
+        self.assertRaises(KeyboardInterrupt, self.batch,
+                          '--source-host', 'compute1', '--confirm',
+                          '--max-parallel', '3', '--max-per-source', '3',
+                          '--max-per-destination', '3',
+                          '--state-file', self.path)
+        took = time.perf_counter() - began
+        release.set()
+        self.assertTrue(hung)
+        self.assertLess(took, 3.0)
+        self.assertTrue(self.journal_count('"interrupted"'))
+
+
+class TestNamedInBulk(base.UnkindNovaTestCase):
+
+    def test_named_twice_and_a_deleted_id(self):
+        fake = self.cloud()
+        a = fake.add_server('vm-a')
+        b = fake.add_server('vm-b')
+        gone = fake.add_server('vm-gone')
+        fake.delete_server(gone)
+        rc, rows = self.batch(a, 'vm-a', b.upper(), b, '--confirm',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        self.assertEqual({a, b}, set(rows))
+        self.assertEqual(1, len(fake.records(a)))
+        # As before the bulk read: a named server that is not there is
+        # refused, by name, before anything is sent.
+        error = self.assertRaises(Exception, self.batch, a, gone,
+                                  '--confirm', '--state-file',
+                                  self.path + '2')
+        self.assertIn(gone, str(error))
+        self.assertEqual(2, fake.count('POST', 'migrate'))
+
+
+class TestResumeJournals(base.UnkindNovaTestCase):
+
+    def _journal(self):
+        with open(self.path) as f:
+            return [json.loads(line) for line in f if line.strip()]
