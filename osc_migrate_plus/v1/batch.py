@@ -429,6 +429,14 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                 options = resumption.options(given, explicit)
             except session.Contradiction as exc:
                 raise UsageError(str(exc))
+            if 'max_parallel' in explicit and \
+                    options.max_parallel == batch.AUTO:
+                # As on a new run: auto's per-host limits are those given
+                # now, not the journal's (a run's defaults would hold a
+                # one-host drain at 2).
+                for key in ('max_per_source', 'max_per_destination'):
+                    if key not in explicit:
+                        setattr(options, key, 0)
             options.mode = options.mode or plan.COLD
             check = self._host_check(args, options.source_hosts,
                                      resumption.header.get('selection', {}))

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 
+from osc_migrate_plus.engine import batch as engine_batch
 from tests.unit.v1 import test_efficiency as eff
 from tests.unit.v1 import test_unkind_nova as base
 
@@ -163,3 +164,67 @@ class TestResumeJournals(base.UnkindNovaTestCase):
     def _journal(self):
         with open(self.path) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+    def _killed_after_one_submission(self, *extra):
+        fake = self.cloud()
+        fake.timing['cold_duration'] = 30
+        sids = [fake.add_server('vm%d' % n) for n in range(6)]
+        self.kill_when(lambda: self.journal_count('"event":"submitted"'))
+        self.assertRaises(base.Kill, self.batch, '--source-host',
+                          'compute1', '--confirm', '--state-file',
+                          self.path, *extra)
+        return fake, sids
+
+    def _resume(self, *args):
+        seen = []
+        real = engine_batch.Runner.run
+
+        def run(runner, *a, **kw):
+            seen.append(runner)
+            return real(runner, *a, **kw)
+
+        with base.mock.patch.object(engine_batch.Runner, 'run', run):
+            rc, rows = self.batch('--resume', self.path, *args)
+        return rc, rows, [(r.options.max_per_source,
+                           r.options.max_per_destination,
+                           r.pace.ceiling if r.pace else None)
+                          for r in seen]
+
+    def test_auto_given_on_resume_lifts_the_defaults_per_host(self):
+        """A batch run with the defaults, resumed with --max-parallel auto.
+
+        As on a new run, auto's per-host limits are off unless given: the
+        journal's (the defaults of the first run, 2 from one host) would
+        hold this one-host drain at 2, auto or not.
+        """
+        fake, sids = self._killed_after_one_submission()
+        rc, rows, seen = self._resume('--max-parallel', 'auto')
+        self.assertEqual(0, rc)
+        self.assertEqual(0, seen[0][0])
+        self.assertEqual(0, seen[0][1])
+        self.assertGreater(seen[0][2], 2)
+        for sid in sids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
+
+    def test_auto_on_resume_keeps_per_host_limits_given_again(self):
+        fake, sids = self._killed_after_one_submission()
+        rc, rows, seen = self._resume('--max-parallel', 'auto',
+                                      '--max-per-source', '3')
+        self.assertEqual(0, rc)
+        self.assertEqual((3, 0, 3), seen[0])
+
+    def test_resume_of_a_journal_without_not_before(self):
+        """A journal of before issue 15 has no not_before: resumed alike."""
+        fake, sids = self._killed_after_one_submission()
+        lines = self._journal()
+        self.assertTrue([r for r in lines if r.get('not_before')])
+        with open(self.path, 'w') as f:
+            for record in lines:
+                record.pop('not_before', None)
+                f.write(json.dumps(record) + '\n')
+        rc, rows, seen = self._resume()
+        self.assertEqual(0, rc)
+        for sid in sids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
