@@ -136,6 +136,26 @@ class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
         self.assertLess(took, 3.0)
         self.assertTrue(self.journal_count('"interrupted"'))
 
+    def test_credentials_expire_on_one_confirm_of_the_round(self):
+        """One confirm of four gets a 401: the three Nova took are
+        journaled as sent before the run stops (a resume reads them)."""
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(4)]
+        fake.gate = eff.ConcurrencyGate('confirmResize', linger=0.05)
+        fake.fail_request(action='confirmResize', status=401, times=1)
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--max-parallel', '4', '--max-per-source', '4',
+                              '--max-per-destination', '4',
+                              '--state-file', self.path)
+        self.assertNotEqual(0, rc)
+        self.assertEqual(4, fake.gate.seen)
+        self.assertEqual(3, self.journal_count('"confirm-sent"'))
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
+
 
 class TestNamedInBulk(base.UnkindNovaTestCase):
 
