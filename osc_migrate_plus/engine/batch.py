@@ -493,9 +493,9 @@ class Runner:
         listed (booted there, or unshelved) the host's newest. Either may
         have a newer record elsewhere (it moved on from here, then was
         unshelved back): final and unchanged since the listing, told apart
-        by time (``Follow.not_before``). A record since the listing showed in the
-        bulk reads (``_seen_ids``). Only an admin lists by host, and only
-        where host names show; otherwise, one read per server.
+        by time (``Follow.not_before``). A record since the listing showed
+        in the bulk reads (``_seen_ids``). Only an admin lists by host, and
+        only where host names show; otherwise, one read per server.
         """
         host = entry.item.server.host
         if not host or entry.server.host_hidden or \

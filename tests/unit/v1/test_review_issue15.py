@@ -22,6 +22,8 @@ import signal
 import threading
 import time
 
+from osc_lib import exceptions
+
 from osc_migrate_plus.engine import batch as engine_batch
 from tests.unit.v1 import test_efficiency as eff
 from tests.unit.v1 import test_unkind_nova as base
@@ -76,12 +78,44 @@ class TestHostBaseline(base.UnkindNovaTestCase):
             self.assertResult('confirmed', rows[sid])
         self.assertEqual(3, len(fake.records(ids[0])))
 
+    def test_nova_unreachable_during_the_host_listing(self):
+        """The host's listing fails, past the gateway's read retries.
+
+        The servers wait their turn, nothing is sent before a baseline,
+        each migrated once.
+        """
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(3)]
+        armed = []
+
+        def gate(method, url, body):
+            # Once the run has begun: its first read is the host's listing.
+            if not armed and method == 'GET' and \
+                    url.endswith('/os-migrations') and \
+                    self.journal_count('"type":"plan"'):
+                armed.append(url)
+                fake.fail_request(method='GET', path='/os-migrations',
+                                  status='reset', times=6)
+        fake.gate = gate
+        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
+                              '--max-parallel', '3', '--max-per-source', '3',
+                              '--max-per-destination', '3',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
+        self.assertEqual(3, fake.count('POST', 'migrate'))
+        self.assertTrue(armed)
+
 
 class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
 
     def test_lost_refused_and_failed_among_six(self):
-        """Six confirms together: one answer lost (applied), one 409, one
-        503 (not applied). Each ends confirmed, migrated once."""
+        """Six confirms together: one lost (applied), a 409, a 503.
+
+        Each ends confirmed, migrated once.
+        """
         fake = self.cloud()
         ids = [fake.add_server('vm%d' % n) for n in range(6)]
         fake.gate = eff.ConcurrencyGate('confirmResize', linger=0.05)
@@ -137,8 +171,11 @@ class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
         self.assertTrue(self.journal_count('"interrupted"'))
 
     def test_credentials_expire_on_one_confirm_of_the_round(self):
-        """One confirm of four gets a 401: the three Nova took are
-        journaled as sent before the run stops (a resume reads them)."""
+        """One confirm of four gets a 401.
+
+        The three Nova took are journaled as sent before the run stops (a
+        resume reads them).
+        """
         fake = self.cloud()
         ids = [fake.add_server('vm%d' % n) for n in range(4)]
         fake.gate = eff.ConcurrencyGate('confirmResize', linger=0.05)
@@ -172,7 +209,8 @@ class TestNamedInBulk(base.UnkindNovaTestCase):
         self.assertEqual(1, len(fake.records(a)))
         # As before the bulk read: a named server that is not there is
         # refused, by name, before anything is sent.
-        error = self.assertRaises(Exception, self.batch, a, gone,
+        error = self.assertRaises(exceptions.CommandError, self.batch, a,
+                                  gone,
                                   '--confirm', '--state-file',
                                   self.path + '2')
         self.assertIn(gone, str(error))
