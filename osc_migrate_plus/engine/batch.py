@@ -492,7 +492,7 @@ class Runner:
         listed there gets its newest record there as baseline, one not
         listed (booted there, or unshelved) the host's newest. Either may
         have a newer record elsewhere (it moved on from here, then was
-        unshelved back): final and unchanged since the listing, told apart
+        unshelved back): final and created before the listing, told apart
         by time (``Follow.not_before``). A record since the listing showed
         in the bulk reads (``_seen_ids``). Only an admin lists by host, and
         only where host names show; otherwise, one read per server.

@@ -218,7 +218,7 @@ class ServerState(ty.NamedTuple):
     before: ty.Optional[str] = None  # the state its verdict came in
     # Nova's time when a request of ours went out without a clean answer.
     lost_at: ty.Optional[str] = None
-    # Final records unchanged since then are older too (step.Follow).
+    # Final records created before then are older too (step.Follow).
     not_before: ty.Optional[str] = None
     # What was done of a stalled live migration (force-complete-sent,
     # abort-sent ...): never done again by a resume.

@@ -71,7 +71,11 @@ class Start(str, enum.Enum):
 
 
 def _before(record: model.Migration, when: datetime.datetime) -> bool:
-    stamp = model.nova_time(record.updated_at or record.created_at)
+    # created_at: stamped by the conductor as it creates the record (ours,
+    # after the listing), never later by a compute host whose clock may be
+    # behind; a record created before and still changing is not ours
+    # either.
+    stamp = model.nova_time(record.created_at or record.updated_at)
     return stamp is not None and stamp < when
 
 
@@ -86,7 +90,7 @@ class Follow:
     goal: model.Goal = model.Goal.MIGRATE
     kind: ty.Optional[model.Kind] = None  # once known
     baseline_id: int = 0                # records up to this one are older
-    # Also older: a final record unchanged since then (Nova's clock). Set
+    # Also older: a final record created before then (Nova's clock). Set
     # when the baseline came from a host's listing that did not list the
     # server: a record of its elsewhere, before it came here, may have a
     # higher ID, but never changes again; ours is created after.
