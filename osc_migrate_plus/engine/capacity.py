@@ -14,8 +14,9 @@
 
 Each planned server needs what its allocation holds on its source host's
 resource provider (every resource class of it). The candidates are the
-other compute hosts (not a source of this batch, service enabled and up;
-only the ``--host`` target when given), each with what Placement lets
+other compute hosts (not one this batch drains, nor, for a server named
+alone, its own; service enabled and up; only the ``--host`` target when
+given), each with what Placement lets
 consumers use: (total - reserved) x allocation_ratio - used, and at most
 ``max_unit`` per consumer. The plan is placed on a copy of those free
 capacities, largest server first (the largest share of any class of the
@@ -58,6 +59,7 @@ class Need:
     name: str
     resources: ty.Optional[ty.Dict[str, int]]
     why_unknown: str = ''
+    source: ty.Optional[str] = None  # its host: never its destination
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Host:
     name: str
     free: ty.Dict[str, int]
     max_unit: ty.Dict[str, int] = dataclasses.field(default_factory=dict)
+    host: str = ''  # the compute host (``name`` may add the node)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +161,8 @@ def estimate(needs: ty.Sequence[Need], hosts: ty.Sequence[Host],
     for need in largest_first:
         resources = need.resources or {}
         for h in hosts:
+            if need.source and h.host == need.source:
+                continue
             if _room(h, free[h.name], resources):
                 for rc, n in resources.items():
                     free[h.name][rc] = free[h.name].get(rc, 0) - n
@@ -166,8 +171,11 @@ def estimate(needs: ty.Sequence[Need], hosts: ty.Sequence[Host],
                     % amounts(resources))
                 break
         else:
-            if hosts:
-                most = {rc: max(_usable(h, free[h.name], rc) for h in hosts)
+            others = [h for h in hosts
+                      if not (need.source and h.host == need.source)]
+            if others:
+                most = {rc: max(_usable(h, free[h.name], rc)
+                                for h in others)
                         for rc in resources}
                 where = 'the most one candidate host has left: %s' % \
                     amounts(most)
@@ -223,11 +231,15 @@ def _summary(result: Estimate, needs: ty.Sequence[Need],
 def check(nova: nova_api.Nova, placement: nova_api.Placement,
           items: ty.Sequence[plan.PlanItem],
           target_host: ty.Optional[str] = None,
-          only_hosts: ty.Optional[ty.Collection[str]] = None) -> Estimate:
+          only_hosts: ty.Optional[ty.Collection[str]] = None,
+          drained: ty.Optional[ty.Collection[str]] = None) -> Estimate:
     """The estimate for the planned servers of ``items``.
 
     ``only_hosts``: the candidates are among these (a rolling run's step:
-    the hosts waiting their turn are no destinations).
+    the hosts waiting their turn are no destinations). ``drained``: the
+    hosts being emptied, no destinations either (None: every host a
+    planned server is on). Servers named one by one leave their hosts
+    open to the others: each only not to its own.
 
     Never fails the run: when Nova will not list the hypervisors (admin
     only by default) or Placement cannot be read, the estimate says
@@ -249,7 +261,8 @@ def check(nova: nova_api.Nova, placement: nova_api.Placement,
     for node in nodes:
         if node.host:
             by_host.setdefault(node.host, []).append(node)
-    sources = {i.server.host for i in planned if i.server.host}
+    sources = {i.server.host for i in planned if i.server.host} \
+        if drained is None else set(drained)
     try:
         needs = _needs(placement, planned, by_host)
         hosts = _candidates(placement, nodes, sources, target_host,
@@ -261,7 +274,8 @@ def check(nova: nova_api.Nova, placement: nova_api.Placement,
                    'compute host other than a source' % target_host)
     else:
         no_host = ('no candidate host: no enabled, up compute host other '
-                   'than the sources')
+                   'than the %s' % ('sources' if sources else
+                                    'server\'s own'))
     return estimate(needs, hosts, no_host)
 
 
@@ -292,7 +306,8 @@ def _needs(placement: nova_api.Placement,
             needs.append(Need(s.id, s.name, None, 'Placement holds no '
                               'allocation of it on its host %s' % s.host))
         else:
-            needs.append(Need(s.id, s.name, held[s.host][s.id]))
+            needs.append(Need(s.id, s.name, held[s.host][s.id],
+                              source=s.host))
     return needs
 
 
@@ -319,5 +334,5 @@ def _candidates(placement: nova_api.Placement,
                                                          node.name)
         hosts.append(Host(name, provider.free(), {
             rc: inv.max_unit for rc, inv in provider.inventories.items()
-            if inv.max_unit is not None}))
+            if inv.max_unit is not None}, host=node.host))
     return hosts

@@ -377,7 +377,9 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
             return self._rolling(gateway, reporter, args, options, items,
                                  selected)
         check = self._host_check(args, options.source_hosts, selected)
-        room = capacity.check(gateway, self._placement(), items, args.host)
+        # Named servers: the others' hosts are destinations too.
+        room = capacity.check(gateway, self._placement(), items, args.host,
+                              drained=options.source_hosts)
         short = room.without_room
         if args.dry_run:
             code = exit_codes.FAILURE if short and not args.ignore_capacity \

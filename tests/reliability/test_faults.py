@@ -36,15 +36,16 @@ class TestApiFaults(FaultTestCase):
     def test_nova_api_unreachable_for_10s_mid_batch(self):
         ids, before, sources = self.scenario('compute1', 6)
         proxy = self.use_proxy()
-        # Down at the read before the 4th submission: 3 are in flight, and
-        # the 4th is not sent yet (a run that went down there ended the
-        # batch, before the fix).
-        hold = proxy.hold('GET', 'instance_uuid=%s&limit=1' % ids[3])
+        # Down at the first poll: 3 are in flight, and the other 3 not
+        # sent yet (a run that went down before a submission ended the
+        # batch, before the fix). Each server's baseline came with the
+        # host's listing: no read of its own precedes its submission.
+        hold = proxy.hold('GET', '/os-migrations?changes-since=')
         path = self.journal()
         self.cloud.set_delay(2)
         proc = self.start(*ids, '--confirm', '--interval', '1', *LIMITS,
                           '--state-file', path)
-        self.assertTrue(hold.arrived.wait(120), 'no 4th submission')
+        self.assertTrue(hold.arrived.wait(120), 'no poll')
         proxy.down()  # connections refused
         hold.release(forward=False)  # and the read in progress reset
         time.sleep(10)
@@ -176,9 +177,10 @@ class TestClientKilled(FaultTestCase):
         return run
 
     def test_before_the_first_submit(self):
-        # Held on the read that precedes every submission.
+        # Held on the read that precedes the first submission: the
+        # source host's migration records, every server's baseline.
         self.kill_at('before the first submit', 'GET',
-                     '/os-migrations?instance_uuid=')
+                     '/os-migrations?host=')
 
     def test_between_submit_and_the_record(self):
         # Nova gets the request after the client died: resume must find

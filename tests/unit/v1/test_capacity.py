@@ -204,3 +204,33 @@ class TestCapacity(base.UnkindNovaTestCase):
         self.assertEqual(1, rc)
         self.assertIn('No valid host was found',
                       rows[self.sids[1]]['Message'])
+
+
+class TestNamedServersEverywhere(base.UnkindNovaTestCase):
+    """Servers named one by one, on every host: no host is drained.
+
+    Found by the reliability suite's load run (200 servers named from a
+    file, over all five hosts): every host counted as a source, so none
+    was a candidate and the run was refused for capacity.
+    """
+
+    def test_each_may_go_anywhere_but_its_own_host(self):
+        fake = self.cloud()
+        fakeplacement.FakePlacement(fake)
+        sids = [fake.add_server('vm%d' % n, host='compute%d' % (n % 3 + 1))
+                for n in range(6)]
+        rc, rows = self.batch(*sids, '--dry-run')
+        self.assertEqual(0, rc)
+        for sid in sids:
+            self.assertTrue(rows[sid]['Message'].startswith(
+                'capacity: fits'), rows[sid]['Message'])
+
+    def test_a_server_never_fits_on_its_own_host(self):
+        fake = self.cloud(hosts=2)
+        placement = fakeplacement.FakePlacement(fake)
+        sid = fake.add_server('vm1')
+        # Room on its own host only.
+        placement.set_inventory('compute2', 'MEMORY_MB', total=1024)
+        rc, rows = self.batch(sid, '--dry-run')
+        self.assertEqual(1, rc)
+        self.assertIn('capacity: no capacity', rows[sid]['Message'])
