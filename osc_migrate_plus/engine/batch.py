@@ -176,6 +176,34 @@ class HostBaseline:
     top: int                    # the newest record from or to the host
 
 
+@dataclasses.dataclass
+class Load:
+    """What counts against the limits, as admission starts a turn.
+
+    A server counts until its confirm (or revert) is sent: by then the copy
+    is over and the hosts are free of it. ``picking``: those whose
+    destination Nova has not shown yet.
+    """
+    total: int = 0
+    per_source: ty.Dict[ty.Optional[str], int] = dataclasses.field(
+        default_factory=dict)
+    per_dest: ty.Dict[str, int] = dataclasses.field(default_factory=dict)
+    picking: int = 0
+
+    def count(self, entry: Entry) -> None:
+        """Add ``entry`` if it holds a slot (a submission just made)."""
+        if entry.state != State.INFLIGHT or entry.follow.sent is not None:
+            return
+        self.total += 1
+        self.per_source[entry.source] = self.per_source.get(
+            entry.source, 0) + 1
+        dest = entry.destination
+        if dest is None:
+            self.picking += 1
+        else:
+            self.per_dest[dest] = self.per_dest.get(dest, 0) + 1
+
+
 class Reporter(ty.Protocol):
     def info(self, text: str) -> None: ...
 
@@ -324,40 +352,30 @@ class Runner:
             return self.pace.limit
         return int(self.options.max_parallel)
 
-    def _may_submit(self, entry: Entry, entries: ty.List[Entry]) -> bool:
+    def _room(self, load: Load) -> bool:
+        """Room for one more, whichever server it is.
+
+        Overall, and per destination: Nova picks it (known once it has,
+        never when policy hides host names), so this server and every one
+        still being placed may land on the busiest host; hold back only
+        what could take that host past the limit.
+        """
         o = self.options
-        # A server counts against the limits until its confirm (or revert)
-        # is sent: by then the copy is over and the hosts are free of it.
-        inflight = [e for e in entries
-                    if e.state == State.INFLIGHT and e.follow.sent is None]
         limit = self.limit()
-        if limit and len(inflight) >= limit:
+        if limit and load.total >= limit:
             return False
-        if o.max_per_source and len([
-                e for e in inflight if e.source == entry.source
-        ]) >= o.max_per_source:
-            return False
-        if o.host and o.max_per_destination and len([
-                e for e in inflight if (e.destination or o.host) == o.host
-        ]) >= o.max_per_destination:
-            return False
-        if o.max_per_destination and not o.host:
-            # Nova picks each destination, known once it has (never, when
-            # policy hides host names): this server, and every one still
-            # being placed, may land on the busiest host. Hold back only
-            # what could take that host past the limit.
-            per_dest: ty.Dict[str, int] = {}
-            picking = 0
-            for e in inflight:
-                if e.destination is None:
-                    picking += 1
-                else:
-                    per_dest[e.destination] = per_dest.get(
-                        e.destination, 0) + 1
-            if max(per_dest.values(), default=0) + picking >= \
-                    o.max_per_destination:
+        if o.max_per_destination:
+            busiest = load.per_dest.get(o.host, 0) if o.host else max(
+                load.per_dest.values(), default=0)
+            if busiest + load.picking >= o.max_per_destination:
                 return False
         return True
+
+    def _may_submit(self, entry: Entry, load: Load) -> bool:
+        o = self.options
+        return self._room(load) and not (
+            o.max_per_source and
+            load.per_source.get(entry.source, 0) >= o.max_per_source)
 
     def _admit(self, entries: ty.List[Entry]) -> None:
         """Submit what the limits allow; the pace sees slots come and go."""
@@ -369,7 +387,23 @@ class Runner:
 
     def _submit(self, entries: ty.List[Entry]) -> None:
         now = self.clock()
+        # What holds a slot, counted once per turn and not once per server
+        # waiting (with thousands queued that made each turn O(N^2)); and
+        # who waits.
+        load = Load()
+        waiting = []
+        # Sources at their limit this turn (the load only grows in it):
+        # their servers wait, and once all are, every server waiting does.
+        sources: ty.Set[ty.Optional[str]] = set()
+        full: ty.Set[ty.Optional[str]] = set()
+        queued, inflight = State.QUEUED, State.INFLIGHT
         for entry in entries:
+            if entry.state == queued:
+                waiting.append(entry)
+                sources.add(entry.follow.source)
+            elif entry.state == inflight:
+                load.count(entry)
+        for entry in waiting:
             if self.stop_requested:
                 return  # no new submissions
             if entry.state != State.QUEUED or entry.next_try > now:
@@ -380,13 +414,21 @@ class Runner:
                             '--max-failures %d reached' %
                             self.options.max_failures)
                 continue
-            if not self._may_submit(entry, entries):
+            if entry.follow.source in full:
+                continue
+            if not self._room(load):
+                return  # full for any server: the rest wait their turn
+            if not self._may_submit(entry, load):
+                full.add(entry.follow.source)  # only its source refuses it
+                if len(full) == len(sources):
+                    return
                 continue
             try:
                 self._submit_one(entry)
             except model.Transient as exc:
                 self._pushed_back(exc)
                 return  # Nova unreachable: the rest wait for the next turn
+            load.count(entry)
 
     def _submit_one(self, entry: Entry) -> None:
         f = entry.follow
@@ -775,10 +817,11 @@ class Runner:
                 self._seen_ids[record.server_id] = max(
                     record.id, self._seen_ids.get(record.server_id, 0))
         servers = {s.id: s for s in listed}
-        for queued in self._entries.values():
+        for server in listed:
             # Keep the view of servers waiting their turn current.
-            if queued.state == State.QUEUED and queued.server_id in servers:
-                queued.follow.server = servers[queued.server_id]
+            queued = self._entries.get(server.id)
+            if queued is not None and queued.state == State.QUEUED:
+                queued.follow.server = server
         by_server: ty.Dict[str, ty.List[model.Migration]] = {}
         for record in records:
             by_server.setdefault(record.server_id or '', []).append(record)

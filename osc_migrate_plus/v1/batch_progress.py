@@ -17,6 +17,7 @@ queued, elapsed, ETA) with events printed above it; otherwise one
 timestamped line per event. Always a summary line at the end.
 """
 
+import collections
 import datetime
 import typing as ty
 
@@ -43,14 +44,22 @@ def clock(seconds: float) -> str:
 
 
 def counts(entries: ty.List[batch.Entry]) -> ty.Dict[str, int]:
-    done = sum(1 for e in entries if e.result in SUCCESS_RESULTS)
-    skipped = sum(1 for e in entries if e.result in ASIDE)
-    failed = sum(1 for e in entries if e.state == batch.State.DONE
-                 and e.result not in SUCCESS_RESULTS + ASIDE)
-    inflight = sum(1 for e in entries if e.state == batch.State.INFLIGHT)
-    queued = sum(1 for e in entries if e.state == batch.State.QUEUED)
-    return {'done': done, 'failed': failed, 'skipped': skipped,
-            'inflight': inflight, 'queued': queued}
+    # One pass: the status line is drawn every poll round, over every
+    # server of the batch.
+    seen = collections.Counter((e.state, e.result) for e in entries)
+    c = dict.fromkeys(('done', 'failed', 'skipped', 'inflight', 'queued'), 0)
+    for (state, result), n in seen.items():
+        if result in SUCCESS_RESULTS:
+            c['done'] += n
+        elif result in ASIDE:
+            c['skipped'] += n
+        elif state == batch.State.DONE:
+            c['failed'] += n
+        if state == batch.State.INFLIGHT:
+            c['inflight'] += n
+        elif state == batch.State.QUEUED:
+            c['queued'] += n
+    return c
 
 
 def in_flight(count: int, pace: ty.Optional[pacing.Pace]) -> str:
