@@ -32,6 +32,7 @@ Results go to ``doc/source/benchmarks/scale.json`` and ``scale.md``.
 
 import argparse
 import datetime
+import gc
 import io
 import json
 import os
@@ -196,6 +197,12 @@ def one(n: int, workdir: str) -> ty.Dict[str, ty.Any]:
         args += ['--source-host', host]
     parsed = cmd.get_parser('openstack server migrate').parse_args(args)
     rss_before = rss_mb()
+    # The fake's cloud (n servers, built above) would not be in a client's
+    # process: out of the collector's way, so that its full collections
+    # do not walk it at the client's expense. What the run creates, the
+    # client's and the fake's alike, is collected as usual.
+    gc.collect()
+    gc.freeze()
     with nova.client_time():
         with mock.patch.object(engine.Runner, '_poll', poll), \
                 mock.patch.object(engine.Runner, 'run', run):
@@ -274,6 +281,23 @@ def replay(path: str, nova: ty.Any, session: ty.Any, journal_report: ty.Any,
             'servers': len(built.servers)}
 
 
+def best(tries: ty.List[dict]) -> dict:
+    """The run with the least client CPU; the worst peak RSS of all.
+
+    CPU only grows when others share the machine; memory does not shrink.
+    """
+    chosen = dict(min(tries, key=lambda r: r['cpu_client']))
+    chosen['peak_rss_mb'] = max(r['peak_rss_mb'] for r in tries)
+    chosen['replay'] = dict(chosen['replay'], **{
+        k: min(r['replay'][k] for r in tries)
+        for k in ('resume_s', 'report_s')})
+    chosen['tries'] = [{k: r[k] for k in (
+        'cpu_client', 'cpu_fake', 'cpu_client_per_server_ms',
+        'cpu_loop_per_round_ms', 'peak_rss_mb', 'real_seconds')}
+        for r in tries]
+    return chosen
+
+
 def flat(values: ty.List[float]) -> bool:
     return values[-1] <= values[0] * FLAT_FACTOR
 
@@ -335,33 +359,43 @@ def main(argv: ty.Optional[ty.List[str]] = None) -> int:
     parser.add_argument('--sizes', type=int, nargs='+', default=SIZES)
     parser.add_argument('--out', default=DOC_DIR,
                         help='where scale.json and scale.md go')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='runs per size; the least client CPU counts '
+                             '(the machine may be shared)')
     parser.add_argument('--one', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--workdir', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
+        os.makedirs(args.workdir, exist_ok=True)
         json.dump(one(args.one, args.workdir), sys.stdout)
         return 0
     runs = []
     with tempfile.TemporaryDirectory(prefix='bench-scale-') as workdir:
         for n in args.sizes:
-            log('%d servers: a fresh process' % n)
-            out = subprocess.run(
-                [sys.executable, '-m', 'benchmarks.scale', '--one', str(n),
-                 '--workdir', workdir], cwd=REPO, check=True,
-                stdout=subprocess.PIPE).stdout
-            runs.append(json.loads(out))
-            r = runs[-1]
-            log('%d servers: %s, client CPU %.2f s (%.2f ms/server, %.2f '
-                'ms/round), fake %.2f s, peak RSS %.1f MB' % (
-                    n, r['results'], r['cpu_client'],
-                    r['cpu_client_per_server_ms'],
-                    r['cpu_loop_per_round_ms'], r['cpu_fake'],
-                    r['peak_rss_mb']))
+            tries = []
+            for attempt in range(args.repeat):
+                log('%d servers, run %d of %d: a fresh process'
+                    % (n, attempt + 1, args.repeat))
+                out = subprocess.run(
+                    [sys.executable, '-m', 'benchmarks.scale', '--one',
+                     str(n), '--workdir', os.path.join(
+                         workdir, '%d-%d' % (n, attempt))],
+                    cwd=REPO, check=True, stdout=subprocess.PIPE).stdout
+                tries.append(json.loads(out))
+                r = tries[-1]
+                log('%d servers: %s, client CPU %.2f s (%.2f ms/server, '
+                    '%.2f ms/round), fake Nova %.2f s, peak RSS %.1f MB'
+                    % (n, r['results'], r['cpu_client'],
+                       r['cpu_client_per_server_ms'],
+                       r['cpu_loop_per_round_ms'], r['cpu_fake'],
+                       r['peak_rss_mb']))
+            runs.append(best(tries))
     results = {
         'date': datetime.datetime.now(datetime.timezone.utc).strftime(
             '%Y-%m-%d %H:%M UTC'),
         'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
         'python': platform.python_version(),
+        'repeat': args.repeat,
         'setup': {'sources': SOURCES, 'destinations': DESTINATIONS,
                   'max_parallel': MAX_PARALLEL, 'latency': LATENCY,
                   'timing': {k: list(v) if isinstance(v, tuple) else v

@@ -817,11 +817,11 @@ class Runner:
                 self._seen_ids[record.server_id] = max(
                     record.id, self._seen_ids.get(record.server_id, 0))
         servers = {s.id: s for s in listed}
-        for server in listed:
+        for shown in listed:
             # Keep the view of servers waiting their turn current.
-            queued = self._entries.get(server.id)
+            queued = self._entries.get(shown.id)
             if queued is not None and queued.state == State.QUEUED:
-                queued.follow.server = server
+                queued.follow.server = shown
         by_server: ty.Dict[str, ty.List[model.Migration]] = {}
         for record in records:
             by_server.setdefault(record.server_id or '', []).append(record)
