@@ -523,6 +523,16 @@ class NovaGateway:
                                {'changes-since': changes_since}))
         return [self._migration(d) for d in docs]
 
+    def newest_migration_at(self, host: str
+                            ) -> ty.Optional[model.Migration]:
+        """The newest migration record from or to ``host`` (2.59).
+
+        One record, one request, however long the host's history.
+        """
+        docs = self._get('/os-migrations', params=self._migrations_params(
+            {'host': host, 'limit': 1}))['migrations']
+        return self._migration(docs[0]) if docs else None
+
     def migrations_at(self, host: str) -> ty.List[model.Migration]:
         """Every migration record from or to ``host`` (2.59, paged).
 

@@ -169,11 +169,10 @@ def report_facts(entry: Entry) -> ty.Dict[str, ty.Any]:
 
 @dataclasses.dataclass(frozen=True)
 class HostBaseline:
-    """What one read of a host's migration records says of its servers."""
+    """The newest migration record from or to a host, and when read."""
 
     read_at: datetime.datetime  # Nova's clock
-    newest: ty.Dict[str, int]   # server -> its newest record there
-    top: int                    # the newest record from or to the host
+    top: int                    # its ID (0: none)
 
 
 @dataclasses.dataclass
@@ -526,17 +525,18 @@ class Runner:
         return True
 
     def _host_baseline(self, entry: Entry) -> bool:
-        """The baseline from one read of its source host's records.
+        """The baseline from the newest record of its source host.
 
-        One read (a page per 1,000 records) serves every server of the
-        host, instead of one read each before its submission. Records from
-        or to a host are in its cell, and IDs grow within a cell: a server
-        listed there gets its newest record there as baseline, one not
-        listed (booted there, or unshelved) the host's newest. Either may
-        have a newer record elsewhere (it moved on from here, then was
-        unshelved back): final and created before the listing, told apart
-        by time (``Follow.not_before``). A record since the listing showed
-        in the bulk reads (``_seen_ids``). Only an admin lists by host, and
+        One read of one record (``GET /os-migrations?host=&limit=1``)
+        serves every server of the host, however long its history, instead
+        of one read per server before its submission. Records from or to a
+        host are in its cell, and IDs grow within a cell as records are
+        created: the host's newest is at least as new as any record of a
+        server there that involves the host, and ours will be newer. A
+        server's records elsewhere may be newer (it moved on, then was
+        unshelved back here): final and created before this read, they are
+        told apart by time (``Follow.not_before``). A record since showed
+        in the bulk reads (``_seen_ids``). Only an admin reads by host, and
         only where host names show; otherwise, one read per server.
         """
         host = entry.item.server.host
@@ -550,35 +550,27 @@ class Runner:
         if listing is None:
             return False
         f = entry.follow
-        newest = listing.newest.get(entry.server_id)
-        f.baseline_id = listing.top if newest is None else newest
-        # Listed or not, a record of its elsewhere may be newer than its
-        # newest here (moved on from here, then unshelved back): final and
-        # from before the listing, told apart by time.
-        f.not_before = listing.read_at - SINCE_OVERLAP
-        f.baseline_id = max(f.baseline_id,
+        f.baseline_id = max(listing.top,
                             self._seen_ids.get(entry.server_id, 0))
+        f.not_before = listing.read_at - SINCE_OVERLAP
         entry.baseline_read = True
         return True
 
     def _read_host(self, host: str) -> ty.Optional[HostBaseline]:
         read_at = self._nova_now()
         try:
-            records = self.nova.migrations_at(host)
+            newest = self.nova.newest_migration_at(host)
         except model.Transient:
             raise
         except model.NovaError as exc:
             # One read per server then (Nova unreachable: it waits there).
-            self.reporter.info('reading the migration records of %s failed '
-                               '(%s): reading each server\'s' % (host, exc))
+            self.reporter.info('reading the newest migration record of %s '
+                               'failed (%s): reading each server\'s' % (
+                                   host, exc))
             return None
-        newest: ty.Dict[str, int] = {}
-        for record in records:
-            sid = record.server_id or ''
-            newest[sid] = max(newest.get(sid, 0), record.id)
-        self._saw([], records)
-        return HostBaseline(read_at, newest,
-                            max((r.id for r in records), default=0))
+        if newest is not None:
+            self._saw([], [newest])
+        return HostBaseline(read_at, newest.id if newest else 0)
 
     def _read_baseline(self, entry: Entry) -> bool:
         """Note the newest record before the first submission.

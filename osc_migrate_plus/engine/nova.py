@@ -61,6 +61,9 @@ class Nova(ty.Protocol):
 
     def migrations_at(self, host: str) -> ty.List[model.Migration]: ...
 
+    def newest_migration_at(self, host: str
+                            ) -> ty.Optional[model.Migration]: ...
+
     def live_progress(self, server_id: str,
                       migration_id: int) -> ty.Optional[dict]: ...
 

@@ -106,11 +106,16 @@ class TestBaselineFromTheHost(base.UnkindNovaTestCase):
     """One read of the source host's records instead of one per server."""
 
     def test_one_read_of_the_host_serves_every_server(self):
-        fake = self.cloud()
+        """However long the host's history: one record, one request.
+
+        Nova's pages here hold 2 records; the host has 8 from before.
+        """
+        fake = self.cloud(max_limit=2)
         ids = [fake.add_server('vm%d' % n) for n in range(5)]
-        # Two of them came by migration: their newest record is there.
-        for sid in ids[:2]:
+        for sid in ids:
             fake.moved_before(sid, 'compute2', 'compute1')
+        for sid in ids[:3]:
+            fake.moved_before(sid, 'compute1', 'compute3')  # and back
         rc, rows = self.batch('--source-host', 'compute1', '--confirm',
                               '--max-parallel', '5', '--max-per-source', '5',
                               '--max-per-destination', '5',
@@ -118,15 +123,19 @@ class TestBaselineFromTheHost(base.UnkindNovaTestCase):
         self.assertEqual(0, rc)
         for sid in ids:
             self.assertResult('confirmed', rows[sid])
+            self.assertEqual(3 if sid in ids[:3] else 2,
+                             len(fake.records(sid)))
         reads = [extra for _, m, path, extra in fake.requests
                  if m == 'GET' and path == '/os-migrations'
                  and ('host' in extra or 'instance_uuid' in extra)]
-        # The host's listing, before submitting, and the host check's at
-        # the end: none per server.
         self.assertEqual([], [r for r in reads if 'instance_uuid' in r])
-        self.assertEqual([{'host': 'compute1'}] * 2,
+        # The baseline before submitting: one record. Then the host
+        # check's listing at the end, every page: 7 of up to 2 records
+        # (the 8 from before and the 5 of this batch).
+        self.assertEqual({'host': 'compute1', 'limit': 1}, reads[0])
+        self.assertEqual([{'host': 'compute1'}] * 7,
                          [{k: v for k, v in r.items() if k == 'host'}
-                          for r in reads])
+                          for r in reads[1:]])
 
     def test_a_record_from_before_the_server_came_is_never_ours(self):
         """Its newest record is elsewhere, newer than any of this host's.
