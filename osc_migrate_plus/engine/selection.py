@@ -147,10 +147,11 @@ def _named(nova: nova_api.Nova,
         if name in found:
             continue
         server = found[name] = nova.find_server(name)
+        if not (listing_pays and server.host) or server.host_hidden:
+            continue
         left = {_id_key(n): n for n in names
                 if n not in found and _id_key(n)}
-        if not (listing_pays and left and server.host) or \
-                server.host_hidden:
+        if not left:
             continue
         hits = 0
         for listed in nova.list_servers(host=server.host):
