@@ -240,9 +240,9 @@ class Runner:
         # An error of Nova's that ended following (a 403 on the bulk read).
         self.fatal: ty.Optional[Exception] = None
         self._entries: ty.Dict[str, Entry] = {}
-        # Baselines from one read of each source host's records (None: no
-        # such read here), and the newest record of each server the bulk
-        # reads showed since the run began (a record after that listing).
+        # Each source host's newest record, the baseline of its servers
+        # (None: not readable here), and the newest record of each server
+        # the bulk reads showed since the run began (one after that read).
         self._host_baselines: ty.Dict[str, ty.Optional[HostBaseline]] = {}
         self._seen_ids: ty.Dict[str, int] = {}
         self._newest_seen: ty.Optional[datetime.datetime] = None
@@ -546,13 +546,13 @@ class Runner:
         if host not in self._host_baselines:
             # Nova unreachable (Transient): this server waits its turn.
             self._host_baselines[host] = self._read_host(host)
-        listing = self._host_baselines[host]
-        if listing is None:
+        newest = self._host_baselines[host]
+        if newest is None:
             return False
         f = entry.follow
-        f.baseline_id = max(listing.top,
+        f.baseline_id = max(newest.top,
                             self._seen_ids.get(entry.server_id, 0))
-        f.not_before = listing.read_at - SINCE_OVERLAP
+        f.not_before = newest.read_at - SINCE_OVERLAP
         entry.baseline_read = True
         return True
 
@@ -575,8 +575,8 @@ class Runner:
     def _read_baseline(self, entry: Entry) -> bool:
         """Note the newest record before the first submission.
 
-        Only a newer record is this batch's. From the source host's
-        listing where there is one (``_host_baseline``), else one read of
+        Only a newer record is this batch's. From the source host's newest
+        record where it can be read (``_host_baseline``), else one read of
         the server's records. Nothing has been sent yet, so an unreachable
         Nova only delays the server: it waits its turn again, up to
         ``--timeout``, instead of ending the batch. Raises Transient then,

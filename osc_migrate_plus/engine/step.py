@@ -72,9 +72,9 @@ class Start(str, enum.Enum):
 
 def _before(record: model.Migration, when: datetime.datetime) -> bool:
     # created_at: stamped by the conductor as it creates the record (ours,
-    # after the listing), never later by a compute host whose clock may be
-    # behind; a record created before and still changing is not ours
-    # either.
+    # after the baseline was read), never later by a compute host whose
+    # clock may be behind; a record created before and still changing is
+    # not ours either.
     stamp = model.nova_time(record.created_at or record.updated_at)
     return stamp is not None and stamp < when
 
@@ -91,9 +91,9 @@ class Follow:
     kind: ty.Optional[model.Kind] = None  # once known
     baseline_id: int = 0                # records up to this one are older
     # Also older: a final record created before then (Nova's clock). Set
-    # when the baseline came from a host's listing that did not list the
-    # server: a record of its elsewhere, before it came here, may have a
-    # higher ID, but never changes again; ours is created after.
+    # when the baseline is the source host's newest record: a record of the
+    # server elsewhere, before it came back here, may have a higher ID, but
+    # was created before that read; ours is created after.
     not_before: ty.Optional[datetime.datetime] = None
     migration_id: ty.Optional[int] = None  # ours, pinned once seen
     start: Start = Start.ADOPTED

@@ -48,7 +48,24 @@ class ConcurrencyGate:
             self.now -= 1
 
 
-class TestConcurrentActions(base.UnkindNovaTestCase):
+class EfficiencyTestCase(base.UnkindNovaTestCase):
+
+    def drain(self, width, *args):
+        """batch --source-host compute1, every limit at ``width``."""
+        n = str(width)
+        return self.batch('--source-host', 'compute1', *args,
+                          '--max-parallel', n, '--max-per-source', n,
+                          '--max-per-destination', n,
+                          '--state-file', self.path)
+
+    def assertMovedOnce(self, fake, ids, rows):  # noqa: N802
+        """Each confirmed, with one migration record: moved once."""
+        for sid in ids:
+            self.assertResult('confirmed', rows[sid])
+            self.assertEqual(1, len(fake.records(sid)))
+
+
+class TestConcurrentActions(EfficiencyTestCase):
 
     def _drain(self, action_arg, action):
         # Six servers, all submitted at once: their migrations take the
@@ -57,10 +74,7 @@ class TestConcurrentActions(base.UnkindNovaTestCase):
         ids = [fake.add_server('vm%d' % n) for n in range(6)]
         gate = ConcurrencyGate(action)
         fake.gate = gate
-        rc, rows = self.batch('--source-host', 'compute1', action_arg,
-                              '--max-parallel', '6', '--max-per-source', '6',
-                              '--max-per-destination', '6',
-                              '--state-file', self.path)
+        rc, rows = self.drain(6, action_arg)
         return fake, ids, gate, rc, rows
 
     def test_confirms_of_one_round_go_out_together(self):
@@ -71,9 +85,7 @@ class TestConcurrentActions(base.UnkindNovaTestCase):
         """
         fake, ids, gate, rc, rows = self._drain('--confirm', 'confirmResize')
         self.assertEqual(0, rc)
-        for sid in ids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, ids, rows)
         self.assertEqual(6, gate.seen)
         self.assertGreaterEqual(gate.peak, 3)
 
@@ -92,17 +104,12 @@ class TestConcurrentActions(base.UnkindNovaTestCase):
         ids = [fake.add_server('vm%d' % n) for n in range(4)]
         fake.gate = ConcurrencyGate('confirmResize', linger=0.1)
         fake.fail_request(action='confirmResize', status=409, times=1)
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '4', '--max-per-source', '4',
-                              '--max-per-destination', '4',
-                              '--state-file', self.path)
+        rc, rows = self.drain(4, '--confirm')
         self.assertEqual(0, rc)
-        for sid in ids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, ids, rows)
 
 
-class TestBaselineFromTheHost(base.UnkindNovaTestCase):
+class TestBaselineFromTheHost(EfficiencyTestCase):
     """One read of the source host's records instead of one per server."""
 
     def test_one_read_of_the_host_serves_every_server(self):
@@ -116,10 +123,7 @@ class TestBaselineFromTheHost(base.UnkindNovaTestCase):
             fake.moved_before(sid, 'compute2', 'compute1')
         for sid in ids[:3]:
             fake.moved_before(sid, 'compute1', 'compute3')  # and back
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '5', '--max-per-source', '5',
-                              '--max-per-destination', '5',
-                              '--state-file', self.path)
+        rc, rows = self.drain(5, '--confirm')
         self.assertEqual(0, rc)
         for sid in ids:
             self.assertResult('confirmed', rows[sid])

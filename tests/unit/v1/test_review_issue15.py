@@ -29,7 +29,7 @@ from tests.unit.v1 import test_efficiency as eff
 from tests.unit.v1 import test_unkind_nova as base
 
 
-class TestHostBaseline(base.UnkindNovaTestCase):
+class TestHostBaseline(eff.EfficiencyTestCase):
 
     def test_listed_server_with_a_newer_record_elsewhere(self):
         """Listed at its host, yet its newest record is elsewhere.
@@ -69,10 +69,7 @@ class TestHostBaseline(base.UnkindNovaTestCase):
             fake.moved_before(other, 'compute1', 'compute2')
         fake.advance(300)
         fake.lose_reply('migrate', server=ids[0], apply_after=None)
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '4', '--max-per-source',
-                              '4', '--max-per-destination', '4',
-                              '--state-file', self.path)
+        rc, rows = self.drain(4, '--confirm')
         self.assertEqual(0, rc)
         for sid in ids:
             self.assertResult('confirmed', rows[sid])
@@ -97,19 +94,14 @@ class TestHostBaseline(base.UnkindNovaTestCase):
                 fake.fail_request(method='GET', path='/os-migrations',
                                   status='reset', times=6)
         fake.gate = gate
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '3', '--max-per-source', '3',
-                              '--max-per-destination', '3',
-                              '--state-file', self.path)
+        rc, rows = self.drain(3, '--confirm')
         self.assertEqual(0, rc)
-        for sid in ids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, ids, rows)
         self.assertEqual(3, fake.count('POST', 'migrate'))
         self.assertTrue(armed)
 
 
-class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
+class TestConcurrentConfirmsUnkind(eff.EfficiencyTestCase):
 
     def test_lost_refused_and_failed_among_six(self):
         """Six confirms together: one lost (applied), a 409, a 503.
@@ -122,14 +114,9 @@ class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
         fake.lose_reply('confirmResize', server=ids[0], apply_after=0.0)
         fake.fail_request(action='confirmResize', status=409, times=1)
         fake.fail_request(action='confirmResize', status=503, times=1)
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '6', '--max-per-source', '6',
-                              '--max-per-destination', '6',
-                              '--state-file', self.path)
+        rc, rows = self.drain(6, '--confirm')
         self.assertEqual(0, rc)
-        for sid in ids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, ids, rows)
         self.assertGreaterEqual(fake.gate.peak, 2)
 
     def test_second_ctrl_c_while_a_confirm_hangs(self):
@@ -180,21 +167,16 @@ class TestConcurrentConfirmsUnkind(base.UnkindNovaTestCase):
         ids = [fake.add_server('vm%d' % n) for n in range(4)]
         fake.gate = eff.ConcurrencyGate('confirmResize', linger=0.05)
         fake.fail_request(action='confirmResize', status=401, times=1)
-        rc, rows = self.batch('--source-host', 'compute1', '--confirm',
-                              '--max-parallel', '4', '--max-per-source', '4',
-                              '--max-per-destination', '4',
-                              '--state-file', self.path)
+        rc, rows = self.drain(4, '--confirm')
         self.assertNotEqual(0, rc)
         self.assertEqual(4, fake.gate.seen)
         self.assertEqual(3, self.journal_count('"confirm-sent"'))
         rc, rows = self.batch('--resume', self.path)
         self.assertEqual(0, rc)
-        for sid in ids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, ids, rows)
 
 
-class TestNamedInBulk(base.UnkindNovaTestCase):
+class TestNamedInBulk(eff.EfficiencyTestCase):
 
     def test_named_twice_and_a_deleted_id(self):
         fake = self.cloud()
@@ -217,7 +199,7 @@ class TestNamedInBulk(base.UnkindNovaTestCase):
         self.assertEqual(2, fake.count('POST', 'migrate'))
 
 
-class TestResumeJournals(base.UnkindNovaTestCase):
+class TestResumeJournals(eff.EfficiencyTestCase):
 
     def _journal(self):
         with open(self.path) as f:
@@ -261,9 +243,7 @@ class TestResumeJournals(base.UnkindNovaTestCase):
         self.assertEqual(0, seen[0][0])
         self.assertEqual(0, seen[0][1])
         self.assertGreater(seen[0][2], 2)
-        for sid in sids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, sids, rows)
 
     def test_auto_on_resume_keeps_per_host_limits_given_again(self):
         fake, sids = self._killed_after_one_submission()
@@ -283,6 +263,4 @@ class TestResumeJournals(base.UnkindNovaTestCase):
                 f.write(json.dumps(record) + '\n')
         rc, rows, seen = self._resume()
         self.assertEqual(0, rc)
-        for sid in sids:
-            self.assertResult('confirmed', rows[sid])
-            self.assertEqual(1, len(fake.records(sid)))
+        self.assertMovedOnce(fake, sids, rows)
