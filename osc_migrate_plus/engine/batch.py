@@ -33,6 +33,7 @@ import threading
 import time
 import typing as ty
 
+from osc_migrate_plus.engine import board as boards
 from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
@@ -111,6 +112,20 @@ class Entry:
     last_news: float = 0.0    # when Nova last told us about it
     last_direct: float = -1.0  # when we last read it directly
     last_progress: float = -1.0  # when we last read its live progress
+    # Its place in the plan, and the board of the run that holds it (told
+    # when its state or result changes).
+    order: int = dataclasses.field(default=-1, compare=False)
+    board: ty.Optional[boards.Board] = dataclasses.field(
+        default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: ty.Any) -> None:
+        board = self.__dict__.get('board')
+        if board is None or name not in ('state', 'result'):
+            object.__setattr__(self, name, value)
+            return
+        state, result = self.state, self.result
+        object.__setattr__(self, name, value)
+        board.moved(self, state, result)
 
     @property
     def server_id(self) -> str:
@@ -208,7 +223,7 @@ class Reporter(ty.Protocol):
 
     def event(self, entry: Entry, text: str) -> None: ...
 
-    def status(self, entries: ty.List[Entry], elapsed: float) -> None: ...
+    def status(self, board: boards.Board, elapsed: float) -> None: ...
 
 
 def since_text(value: datetime.datetime) -> str:
@@ -301,6 +316,7 @@ class Runner:
         commands are stopped: --resume takes over.
         """
         self._entries.update((e.server_id, e) for e in entries)
+        board = boards.Board(entries, State, State.QUEUED)
         if self.nova.nova_now() is None and self._newest_seen is None:
             # No Date from Nova: start from its own timestamps.
             self._saw([e.item.server for e in entries], [])
@@ -318,15 +334,13 @@ class Runner:
                     self._interrupt(entries)
                     return False
                 turn = self.clock()
-                self._admit(entries)
-                inflight = [e for e in entries
-                            if e.state == State.INFLIGHT]
-                if inflight:
-                    self._poll(inflight)
+                self._admit(board)
+                if board.count(State.INFLIGHT):
+                    self._poll(board.group(State.INFLIGHT))
                     # Refill the slots this poll freed now.
-                    self._admit(entries)
-                self.reporter.status(entries, self.clock() - started)
-                if all(e.state == State.DONE for e in entries):
+                    self._admit(board)
+                self.reporter.status(board, self.clock() - started)
+                if board.count(State.DONE) == len(entries):
                     return True
                 # Polls keep their cadence: a server that reached
                 # VERIFY_RESIZE just after one is seen one interval later,
@@ -376,33 +390,26 @@ class Runner:
             o.max_per_source and
             load.per_source.get(entry.source, 0) >= o.max_per_source)
 
-    def _admit(self, entries: ty.List[Entry]) -> None:
+    def _admit(self, board: boards.Board) -> None:
         """Submit what the limits allow; the pace sees slots come and go."""
-        self._track_pace(entries)
+        self._track_pace(board)
         try:
-            self._submit(entries)
+            self._submit(board)
         finally:
-            self._track_pace(entries)
+            self._track_pace(board)
 
-    def _submit(self, entries: ty.List[Entry]) -> None:
+    def _submit(self, board: boards.Board) -> None:
         now = self.clock()
         # What holds a slot, counted once per turn and not once per server
-        # waiting (with thousands queued that made each turn O(N^2)); and
-        # who waits.
+        # waiting (with thousands queued that made each turn O(N^2)).
         load = Load()
-        waiting = []
+        for entry in board.group(State.INFLIGHT):
+            load.count(entry)
         # Sources at their limit this turn (the load only grows in it):
         # their servers wait, and once all are, every server waiting does.
-        sources: ty.Set[ty.Optional[str]] = set()
+        sources = len(board.sources_waiting)
         full: ty.Set[ty.Optional[str]] = set()
-        queued, inflight = State.QUEUED, State.INFLIGHT
-        for entry in entries:
-            if entry.state == queued:
-                waiting.append(entry)
-                sources.add(entry.follow.source)
-            elif entry.state == inflight:
-                load.count(entry)
-        for entry in waiting:
+        for entry in board.group(State.QUEUED):
             if self.stop_requested:
                 return  # no new submissions
             if entry.state != State.QUEUED or entry.next_try > now:
@@ -419,7 +426,7 @@ class Runner:
                 return  # full for any server: the rest wait their turn
             if not self._may_submit(entry, load):
                 full.add(entry.follow.source)  # only its source refuses it
-                if len(full) == len(sources):
+                if len(full) == sources:
                     return
                 continue
             try:
@@ -654,13 +661,13 @@ class Runner:
         self.pace.ceiling = max(1, min(bounds))
         self.pace.limit = min(self.pace.limit, self.pace.ceiling)
 
-    def _track_pace(self, entries: ty.List[Entry]) -> None:
+    def _track_pace(self, board: boards.Board) -> None:
         """Tell the pace which migrations hold a slot now, and wait."""
         if self.pace is None:
             return
         now = self.clock()
-        holding = [e for e in entries
-                   if e.state == State.INFLIGHT and e.follow.sent is None]
+        holding = [e for e in board.group(State.INFLIGHT)
+                   if e.follow.sent is None]
         seen = len(self.pace.changes)
         self.pace.track(now, [e.server_id for e in holding], self._ended_well)
         self.pace.waiting(now, [

@@ -22,6 +22,7 @@ import datetime
 import typing as ty
 
 from osc_migrate_plus.engine import batch
+from osc_migrate_plus.engine import board as boards
 from osc_migrate_plus.engine import pace as pacing
 from osc_migrate_plus import model
 from osc_migrate_plus.v1 import progress
@@ -44,9 +45,15 @@ def clock(seconds: float) -> str:
 
 
 def counts(entries: ty.List[batch.Entry]) -> ty.Dict[str, int]:
-    # One pass: the status line is drawn every poll round, over every
-    # server of the batch.
-    seen = collections.Counter((e.state, e.result) for e in entries)
+    return tallied(collections.Counter((e.state, e.result) for e in entries))
+
+
+def tallied(seen: ty.Mapping[ty.Tuple[batch.State, ty.Optional[R]], int]
+            ) -> ty.Dict[str, int]:
+    """What the status line counts, from entries by state and result.
+
+    The run's board keeps that tally: the line is drawn every poll round.
+    """
     c = dict.fromkeys(('done', 'failed', 'skipped', 'inflight', 'queued'), 0)
     for (state, result), n in seen.items():
         if result in SUCCESS_RESULTS:
@@ -128,7 +135,7 @@ class BatchProgress:
             self._hinted.add(hint.key)
             self._line(progress.hint_line(hint))
 
-    def status(self, entries: ty.List[batch.Entry], elapsed: float) -> None:
+    def status(self, board: boards.Board, elapsed: float) -> None:
         if not self.tty:
             return
         if self._live is None:
@@ -139,7 +146,7 @@ class BatchProgress:
             self._live = live.Live(console=self._console,
                                    auto_refresh=False, transient=True)
             self._live.start()
-        c = counts(entries)
+        c = tallied(board.tally)
         finished = c['done'] + c['failed']
         todo = c['inflight'] + c['queued']
         eta = ''
