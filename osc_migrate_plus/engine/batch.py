@@ -262,8 +262,10 @@ class Runner:
         self._seen_ids: ty.Dict[str, int] = {}
         self._newest_seen: ty.Optional[datetime.datetime] = None
         # The first window opens now, on Nova's clock: nothing of this run
-        # changed before.
-        self._since = self._nova_now()
+        # changed before. The servers' window is its own: they are not
+        # read every poll.
+        self._since = self._servers_since = self._nova_now()
+        self._servers_read_at = -float('inf')
 
     # -- Nova's clock ------------------------------------------------------
     def _nova_now(self) -> datetime.datetime:
@@ -321,7 +323,7 @@ class Runner:
             # No Date from Nova: start from its own timestamps.
             self._saw([e.item.server for e in entries], [])
             if self._newest_seen is not None:
-                self._since = self._newest_seen
+                self._since = self._servers_since = self._newest_seen
         started = self.clock()
         if self.pace is not None:
             self._bound_pace(entries)
@@ -799,10 +801,20 @@ class Runner:
         # The window's start is Nova's time as this poll goes out, kept for
         # the next one; never the client's clock, which may be off.
         polled_at = self._nova_now()
-        since = since_text(self._since - SINCE_OVERLAP)
         try:
-            records = self.nova.migrations_since(since)
-            listed = self.nova.list_servers(changes_since=since)
+            records = self.nova.migrations_since(
+                since_text(self._since - SINCE_OVERLAP))
+            by_server: ty.Dict[str, ty.List[model.Migration]] = {}
+            for record in records:
+                by_server.setdefault(record.server_id or '',
+                                     []).append(record)
+            # The servers, read only when one may tell more than its
+            # record (each window starts where the last read of its kind
+            # did): while every migration is under way, a poll is one
+            # request.
+            look = self._servers_due(inflight, by_server)
+            listed = self.nova.list_servers(changes_since=since_text(
+                self._servers_since - SINCE_OVERLAP)) if look else []
         except model.Transient as exc:
             self.reporter.info('poll failed, will retry: %s' % exc)
             for entry in inflight:
@@ -810,6 +822,9 @@ class Runner:
             self._send_pending(inflight)
             return
         self._since = polled_at
+        if look:
+            self._servers_since = polled_at
+            self._servers_read_at = self.clock()
         self._saw(listed, records)
         for record in records:
             if record.server_id in self._entries:
@@ -821,9 +836,6 @@ class Runner:
             queued = self._entries.get(shown.id)
             if queued is not None and queued.state == State.QUEUED:
                 queued.follow.server = shown
-        by_server: ty.Dict[str, ty.List[model.Migration]] = {}
-        for record in records:
-            by_server.setdefault(record.server_id or '', []).append(record)
         now = self.clock()
         for entry in inflight:
             server = servers.get(entry.server_id)
@@ -839,6 +851,15 @@ class Runner:
                 observation = self._read_directly(entry, observation)
             self._step(entry, observation)
         self._send_pending(inflight)
+
+    def _servers_due(self, inflight: ty.List[Entry],
+                     by_server: ty.Dict[str, ty.List[model.Migration]]
+                     ) -> bool:
+        if self.clock() - self._servers_read_at >= \
+                step.SERVER_AT_LEAST_EVERY:
+            return True
+        return any(e.follow.server_matters(by_server.get(e.server_id, ()))
+                   for e in inflight)
 
     def _progress(self, entry: Entry, records: ty.List[model.Migration],
                   now: float) -> ty.Optional[dict]:

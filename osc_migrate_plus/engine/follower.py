@@ -12,9 +12,10 @@
 
 """``watch``'s driver: one server, observed by per-server reads.
 
-Each interval it reads the server and its migration record (two requests),
-and a running live migration's progress when stall handling or the display
-needs it (a third), and hands them to the step (``step.Stepper``), which
+Each interval it reads the migration record, the server too when it may
+tell more (``Follow.server_matters``), and a running live migration's
+progress when stall handling or the display needs it, and hands them to the
+step (``step.Stepper``), which
 decides. It also starts the migration for ``watch --start`` and tells a
 reporter what changed. It never prints.
 """
@@ -75,6 +76,7 @@ class Follower:
                                     on_stall=on_stall,
                                     stall_after=stall_after)
         self.started: ty.Optional[float] = None
+        self._server_read_at = -float('inf')
 
     # -- step.Listener -------------------------------------------------------
     def event(self, f: step.Follow, name: str, text: str,
@@ -136,27 +138,38 @@ class Follower:
                 self.sleep(self.interval)
 
     def _observe(self, f: step.Follow) -> step.Observation:
-        """The server and its migration record: two requests.
+        """The migration record, and the server when it may tell more.
 
+        One request a poll while the record is under way (2.59: the
+        server's records, newest first); the server too once the record
+        has moved on, after a confirm or revert, when a start is due to be
+        judged, and at least every SERVER_AT_LEAST_EVERY seconds (a
+        deletion shows only there). No microversion puts both in one read.
         A third, the progress of a running live migration, when stall
         handling or the live display wants it.
         """
-        try:
-            server = self.nova.get_server(f.server_id)
-        except model.NotFound:
-            return step.Observation(gone=True, fresh=True)
         if f.migration_id is None:
             # Ours is newer than the baseline: the newest will do.
             records = self.nova.migrations(f.server_id, limit=1)
         else:
             # Pinned (possibly an older one the user named).
             records = self.nova.migrations(f.server_id)
+        now = self.clock()
+        due = f.evidence_due()
+        server = None
+        if f.server_matters(records) or (due is not None and now >= due) \
+                or now - self._server_read_at >= step.SERVER_AT_LEAST_EVERY:
+            try:
+                server = self.nova.get_server(f.server_id)
+            except model.NotFound:
+                return step.Observation(gone=True, fresh=True)
+            self._server_read_at = now
         progress = None
         target = self.stepper.progress_target(
             f, records, display=self.reporter.wants_live_progress)
         if target is not None:
             progress = self.nova.live_progress(f.server_id, target.id)
-        return step.Observation(server, records, fresh=True,
+        return step.Observation(server, records, fresh=server is not None,
                                 progress=progress)
 
     def _shown(self, f: step.Follow,

@@ -56,6 +56,14 @@ EXPLAIN_POLLS = 3
 # After an abort, how long to wait for Nova to cancel.
 ABORT_GRACE = 60.0
 ABORTABLE = ('running',)
+# A record in one of these is still Nova's business: nothing the step
+# decides on changes in the server until the record moves on (finished,
+# completed, error...), so a poll may leave the server unread meanwhile.
+UNDER_WAY = ('accepted', 'queued', 'preparing', 'running', 'pre-migrating',
+             'migrating', 'post-migrating')
+# ... but not for longer than this (seconds): a server deleted, or put in
+# ERROR, with its record left as it was, shows only in the server.
+SERVER_AT_LEAST_EVERY = 30.0
 ABORTABLE_265 = ('queued', 'preparing')
 HIDDEN_HOSTS = ('host names are hidden by policy: verdict from the '
                 'migration record and the server state')
@@ -140,6 +148,32 @@ class Follow:
             return found
         return [r for r in found if r.status not in model.FINAL_STATUSES
                 or not _before(r, self.not_before)]
+
+    def ours(self, records: ty.Sequence[model.Migration]
+             ) -> ty.Optional[model.Migration]:
+        """Our record as these show it, else as last seen (or None)."""
+        if self.migration_id is not None:
+            return next((r for r in records if r.id == self.migration_id),
+                        self.migration)
+        newer = self.newer(records)
+        return max(newer, key=lambda r: r.id) if newer else None
+
+    def server_matters(self, records: ty.Sequence[model.Migration]) -> bool:
+        """Whether a look at the server may tell more than ``records``.
+
+        Not while our record is under way and nothing was asked of Nova:
+        then a poll can be the one read of the records. Nor before any
+        record of ours shows: the start is judged from a direct read once
+        it is due (``evidence_due``), and the record is what shows it went.
+        A caller reads the server anyway at least every
+        SERVER_AT_LEAST_EVERY seconds.
+        """
+        if self.server is None or self.sent is not None or \
+                self.pending is not None or self.needs_look or \
+                self.look_again:
+            return True
+        record = self.ours(records)
+        return record is not None and record.status not in UNDER_WAY
 
     @property
     def hosts_hidden(self) -> bool:

@@ -171,7 +171,9 @@ class TestAdmission(RunnerTestCase):
                            max_per_destination=n)
             r = [q for q in self.requests() if q != 'GET server']  # plan
             polls = r.count('GET os-migrations changes-since')
-            self.assertEqual(polls, r.count('GET servers'))
+            # The servers only in the rounds where one may tell more.
+            self.assertLessEqual(r.count('GET servers'), polls)
+            self.assertGreater(r.count('GET servers'), 0)
             per_server = [q for q in r if q not in (
                 'GET os-migrations changes-since', 'GET servers',
                 'POST migrate')]

@@ -52,17 +52,16 @@ class TestPollCostFlat(test_batch.RunnerTestCase):
         return sorted(set(reads))
 
     def test_the_same_with_1_10_and_100_in_flight(self):
-        one = self.reads_per_round(1)
-        self.assertEqual(one, self.reads_per_round(10))
-        self.assertEqual(one, self.reads_per_round(100))
-        # The bulk reads: migrations and servers changed since.
-        self.assertEqual([2], one)
+        # The bulk reads: migrations changed since, and servers changed
+        # since when one may tell more than its record (or every 30 s):
+        # two at most, one while every migration is under way.
+        for n in (1, 10, 100):
+            self.assertLessEqual(set(self.reads_per_round(n)), {1, 2}, n)
 
     def test_the_measure_sees_a_read_per_server(self):
         """It can fail: a per-server read each round shows."""
         with mock.patch.object(batch, 'STALE_AFTER', 0.0):
-            self.assertNotEqual(self.reads_per_round(1),
-                                self.reads_per_round(10))
+            self.assertGreater(max(self.reads_per_round(10)), 10)
 
 
 class TestAdmissionCost(test_batch.RunnerTestCase):
