@@ -1,0 +1,79 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Review of the poll that reads the servers only when they may tell more.
+
+Each test here is a night in production the change must survive.
+"""
+
+from osc_migrate_plus.engine import step
+from osc_migrate_plus import model
+from tests.unit.engine import test_batch
+
+R = model.Result
+
+
+class TestQueuedViews(test_batch.RunnerTestCase):
+    """A server waiting its turn is checked against the plan from its view.
+
+    ``Runner._still_planned``: "The bulk reads keep queued servers' views
+    current". A slot can free in a poll that read no servers (a timeout,
+    a start that never showed): the next server is then judged from a view
+    up to SERVER_AT_LEAST_EVERY seconds old.
+    """
+
+    def live_moved_by_someone_else(self, at):
+        a, b = self.servers(2)
+        # A's live migration stalls: its record says running until the
+        # deadline, so no poll needs the servers.
+        self.nova.stall_live(a)
+        # Someone (core OSC) live-migrates B meanwhile; done in ~3 s.
+        self.nova.start_elsewhere(b, live=True, at=at)
+        return a, b
+
+    def run_two(self, at):
+        a, b = self.live_moved_by_someone_else(at=at)
+        ok, entries = self.run_batch([a, b], mode='live', max_parallel=1,
+                                     timeout=100)
+        self.assertTrue(ok)
+        self.assertEqual(R.TIMEOUT, entries[a].result)
+        # The setting: the last servers read before A's deadline came
+        # before the other operator's migration of B was over.
+        reads = [w for w, m, p, x in self.nova.requests
+                 if m == 'GET' and p == '/servers/detail']
+        last = max(w for w in reads if w < entries[a].finished)
+        self.assertLess(last, at + 3.5)
+        self.assertGreater(entries[a].finished, at + 3.5)
+        return a, b, entries
+
+    def test_moved_since_plan_not_migrated_again_after_a_timeout(self):
+        """Idle at the last servers read, moved by its turn."""
+        a, b, entries = self.run_two(at=94.0)
+        # Only the other operator's migration: never a second one of ours.
+        self.assertEqual(1, len(self.nova.records(b)),
+                         [(r['id'], r['status']) for r in
+                          self.nova.records(b)])
+        self.assertEqual(R.SKIPPED, entries[b].result, entries[b].message)
+        self.assertIn('moved since the plan', entries[b].message)
+
+    def test_migrating_at_last_read_then_moved_is_no_failure(self):
+        """Migrating at the last servers read, moved by its turn.
+
+        The stale view says "already migrating": adopted, and the direct
+        read shows no migration under way (the other one is over), so the
+        step waits START_GRACE for a record that never comes and fails a
+        server that is fine.
+        """
+        a, b, entries = self.run_two(at=92.5)
+        self.assertEqual(1, len(self.nova.records(b)))
+        self.assertNotEqual(R.FAILED, entries[b].result, entries[b].message)
+        self.assertEqual(R.SKIPPED, entries[b].result, entries[b].message)
