@@ -15,11 +15,27 @@
 Each test here is a night in production the change must survive.
 """
 
+import testtools
+
+from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import step
+from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
 from tests.unit.engine import test_batch
+from tests.unit.engine import test_stall
+from tests.unit import fakenova
 
 R = model.Result
+LONG = 300.0  # a cold migration's copy, seconds
+
+
+def setting(test, holds, what):
+    """A precondition of the scenario (not what the test proves)."""
+    test.assertTrue(holds, 'the scenario did not happen: %s' % what)
+
+
+def server_reads(nova, path='/servers/detail'):
+    return [w for w, m, p, x in nova.requests if m == 'GET' and p == path]
 
 
 class TestQueuedViews(test_batch.RunnerTestCase):
@@ -51,8 +67,9 @@ class TestQueuedViews(test_batch.RunnerTestCase):
         reads = [w for w, m, p, x in self.nova.requests
                  if m == 'GET' and p == '/servers/detail']
         last = max(w for w in reads if w < entries[a].finished)
-        self.assertLess(last, at + 3.5)
-        self.assertGreater(entries[a].finished, at + 3.5)
+        setting(self, last < at + 3.5 < entries[a].finished,
+                'last servers read %.1f, B moved by %.1f, A ended %.1f'
+                % (last, at + 3.5, entries[a].finished))
         return a, b, entries
 
     def test_moved_since_plan_not_migrated_again_after_a_timeout(self):
@@ -77,3 +94,57 @@ class TestQueuedViews(test_batch.RunnerTestCase):
         self.assertEqual(1, len(self.nova.records(b)))
         self.assertNotEqual(R.FAILED, entries[b].result, entries[b].message)
         self.assertEqual(R.SKIPPED, entries[b].result, entries[b].message)
+
+
+class TestDeadline(test_batch.RunnerTestCase):
+    """At the deadline the verdict is drawn from the views in hand."""
+
+    def test_deleted_shortly_before_the_deadline_is_deleted(self):
+        """Not "timed out; the migration goes on in Nova" (exit 3).
+
+        A deleted server needs no goal (exit 0); before the change the
+        poll before the deadline listed it DELETED.
+        """
+        self.nova.timing['cold_duration'] = LONG
+        [sid] = self.servers(1)
+        deleted_at = 95.0
+        self.nova.delete_server(sid, at=deleted_at)
+        ok, entries = self.run_batch([sid], confirm=True, timeout=100)
+        self.assertTrue(ok)
+        entry = entries[sid]
+        # The setting: the last servers read came before the deletion,
+        # the deadline after it.
+        last = max(w for w in server_reads(self.nova)
+                   if w < entry.finished)
+        setting(self, last < deleted_at < entry.finished - 1,
+                'last servers read %.1f, deleted %.1f, ended %.1f'
+                % (last, deleted_at, entry.finished))
+        self.assertEqual(R.DELETED, entry.result, entry.message)
+
+
+class TestWatchDeadline(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.nova = fakenova.FakeNova()
+        self.useFixture(self.nova.client_time())
+        self.gateway = gw.NovaGateway(self.nova.proxy)
+        self.sid = self.nova.add_server('vm')
+
+    def test_deleted_shortly_before_the_deadline_is_deleted(self):
+        self.nova.timing['cold_duration'] = LONG
+        deleted_at = 95.0
+        self.nova.delete_server(self.sid, at=deleted_at)
+        loop = follower.Follower(self.gateway, test_stall.Reporter(),
+                                 interval=1.0, timeout=100)
+        server = self.gateway.get_server(self.sid)
+        f = step.Follow(server_id=self.sid, source=server.host,
+                        original_status=server.status, goal=model.Goal.CONFIRM,
+                        kind=model.Kind.COLD, server=server)
+        loop.start(f, live=False, host=None, block_migration=None)
+        out = loop.follow(f)
+        last = max(server_reads(self.nova, '/servers/%s' % self.sid))
+        setting(self, last < deleted_at < self.nova.now - 1,
+                'last server read %.1f, deleted %.1f, ended %.1f'
+                % (last, deleted_at, self.nova.now))
+        self.assertEqual(R.DELETED, out.result, out.message)
