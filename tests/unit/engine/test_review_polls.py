@@ -148,3 +148,33 @@ class TestWatchDeadline(testtools.TestCase):
                 'last server read %.1f, deleted %.1f, ended %.1f'
                 % (last, deleted_at, self.nova.now))
         self.assertEqual(R.DELETED, out.result, out.message)
+
+
+class TestRecordLeftUnderWay(test_batch.RunnerTestCase):
+    """nova-compute restarts during the copy: the record is never moved on.
+
+    ComputeManager._init_instance rolls the server back onto its source
+    and clears its task, and leaves the record ``migrating`` for good
+    (fakenova.restart_compute). Only the server tells the migration is
+    over; the step waits for the record (UNDER_WAY), and the verdict comes
+    at --timeout, saying the migration goes on.
+    """
+
+    def test_failed_soon_not_timed_out_an_hour_later(self):
+        self.nova.timing['cold_duration'] = LONG
+        [sid] = self.servers(1)
+        restarted_at = 100.0
+        self.nova.restart_compute('compute1', at=restarted_at)
+        ok, entries = self.run_batch([sid], confirm=True, timeout=3600)
+        self.assertTrue(ok)
+        entry = entries[sid]
+        [record] = self.nova.records(sid)
+        server = self.nova.server(sid)
+        setting(self, record['status'] == 'migrating' and
+                server['status'] == 'ACTIVE' and
+                server['OS-EXT-SRV-ATTR:host'] == 'compute1',
+                'record %s, server %s' % (record['status'],
+                                          server['status']))
+        self.assertNotIn('goes on in Nova', entry.message)
+        self.assertEqual(R.FAILED, entry.result, entry.message)
+        self.assertLess(entry.finished - restarted_at, 600)
