@@ -178,3 +178,34 @@ class TestRecordLeftUnderWay(test_batch.RunnerTestCase):
         self.assertNotIn('goes on in Nova', entry.message)
         self.assertEqual(R.FAILED, entry.result, entry.message)
         self.assertLess(entry.finished - restarted_at, 600)
+
+
+class TestServersReadFails(test_batch.RunnerTestCase):
+    """The records read answers, the servers read right after does not."""
+
+    def test_no_change_skipped_and_confirm_in_time(self):
+        self.nova.timing['cold_duration'] = LONG
+        [sid] = self.servers(1)
+        resized = {}
+        save = self.nova._save
+
+        def saved(obj, **changes):
+            save(obj, **changes)
+            if changes.get('vm_state') == 'resized':
+                resized[obj['id']] = self.nova.now
+        self.nova._save = saved
+        # From the moment the record says finished (the servers are due
+        # then), the next servers reads fail, past the gateway's retries.
+        self.nova.at(LONG + 0.6, lambda: self.nova.fail_reads(
+            '/servers/detail', times=12))
+        ok, entries = self.run_batch([sid], confirm=True)
+        self.assertTrue(ok)
+        self.assertEqual(R.CONFIRMED, entries[sid].result,
+                         entries[sid].message)
+        failed = [t for t in self.reporter.infos if 'poll failed' in t]
+        setting(self, len(failed) >= 2, failed)
+        [confirm] = self.nova.posts('confirmResize')
+        # Had a failed read moved the servers' window on, VERIFY_RESIZE
+        # would show only in the direct read of a server not heard of for
+        # STALE_AFTER (60 s).
+        self.assertLess(confirm - resized[sid], 30)
