@@ -209,3 +209,19 @@ class TestServersReadFails(test_batch.RunnerTestCase):
         # would show only in the direct read of a server not heard of for
         # STALE_AFTER (60 s).
         self.assertLess(confirm - resized[sid], 30)
+
+
+class TestLostStart(test_batch.RunnerTestCase):
+    """The answer to the migrate request is lost; Nova applies it late."""
+
+    def test_applied_late_followed_once(self):
+        self.nova.timing['cold_duration'] = LONG
+        [sid] = self.servers(1)
+        self.nova.lose_reply('migrate', status=504, apply_after=None)
+        self.nova.apply_lost(at=45.0)
+        ok, entries = self.run_batch([sid], confirm=True)
+        self.assertTrue(ok)
+        self.assertEqual(R.CONFIRMED, entries[sid].result,
+                         entries[sid].message)
+        self.assertEqual(1, len(self.nova.records(sid)))
+        self.assertEqual(1, len(self.nova.posts('migrate')))
