@@ -344,6 +344,37 @@ class FakeNova:
                     record['alive'] = False
         self.at(at, delete)
 
+    def restart_compute(self, host: str,
+                        at: ty.Optional[float] = None) -> None:
+        """nova-compute on ``host`` restarts (a crash, a package update).
+
+        ComputeManager._init_instance, for each server on the host: one in
+        resize_migrating (a cold copy under way) is rolled back onto this
+        host and its task cleared, its migration record left as it was;
+        resize_prep: the task cleared, the record left; migrating (live):
+        _reset_live_migration aborts and errors the record only if it is
+        ``running``, and clears the task.
+        """
+        def restart() -> None:
+            for server in self._servers.values():
+                if server['deleted'] or server['host'] != host:
+                    continue
+                task = server['task_state']
+                if task not in ('resize_migrating', 'resize_prep',
+                                'migrating'):
+                    continue
+                for record in self._migrations:
+                    if record['instance_uuid'] != server['id'] or \
+                            not self._alive(record):
+                        continue
+                    # The work in flight dies with the process.
+                    record['alive'] = False
+                    if task == 'migrating' and \
+                            record['status'] == 'running':
+                        self._save(record, status='error')
+                self._save(server, task_state=None)
+        self.at(at, restart)
+
     def contend(self, parallel: int, thrash: float = 0.1) -> None:
         """Nova's work slows down with the migrations it runs at once.
 
