@@ -266,6 +266,7 @@ class Runner:
         # read every poll.
         self._since = self._servers_since = self._nova_now()
         self._servers_read_at = -float('inf')
+        self._views_at = -float('inf')  # of the servers waiting their turn
 
     # -- Nova's clock ------------------------------------------------------
     def _nova_now(self) -> datetime.datetime:
@@ -319,6 +320,9 @@ class Runner:
         """
         self._entries.update((e.server_id, e) for e in entries)
         board = boards.Board(entries, State, State.QUEUED)
+        # The servers waiting come with views as fresh as their plan (or,
+        # in rolling maintenance, their step's listing of the host).
+        self._views_at = self.clock()
         if self.nova.nova_now() is None and self._newest_seen is None:
             # No Date from Nova: start from its own timestamps.
             self._saw([e.item.server for e in entries], [])
@@ -431,6 +435,8 @@ class Runner:
                 if len(full) == sources:
                     return
                 continue
+            if not self._fresh_views():
+                return  # Nova unreachable: the rest wait for the next turn
             try:
                 self._submit_one(entry)
             except model.Transient as exc:
@@ -500,7 +506,8 @@ class Runner:
 
         A plan may be hours old at a server's turn: someone moved it,
         stopped it, started migrating it or deleted it meanwhile. The bulk
-        reads keep queued servers' views current, at no extra request.
+        reads keep queued servers' views current (``_fresh_views``: no
+        older than a poll when one is submitted).
         """
         planned = entry.item.server
         latest = entry.follow.server or planned
@@ -831,11 +838,8 @@ class Runner:
                 self._seen_ids[record.server_id] = max(
                     record.id, self._seen_ids.get(record.server_id, 0))
         servers = {s.id: s for s in listed}
-        for shown in listed:
-            # Keep the view of servers waiting their turn current.
-            queued = self._entries.get(shown.id)
-            if queued is not None and queued.state == State.QUEUED:
-                queued.follow.server = shown
+        if look:
+            self._views(listed)
         now = self.clock()
         for entry in inflight:
             server = servers.get(entry.server_id)
@@ -852,14 +856,48 @@ class Runner:
             self._step(entry, observation)
         self._send_pending(inflight)
 
+    def _views(self, listed: ty.List[model.Server]) -> None:
+        """Keep the view of servers waiting their turn current."""
+        self._views_at = self.clock()
+        for shown in listed:
+            queued = self._entries.get(shown.id)
+            if queued is not None and queued.state == State.QUEUED:
+                queued.follow.server = shown
+
+    def _fresh_views(self) -> bool:
+        """Before a submission: views of the servers waiting, a poll old.
+
+        ``_still_planned`` judges a server from what Nova last showed of
+        it, and polls read the servers only when one in flight may tell
+        more: a slot freed by a timeout or a direct read would otherwise
+        let a server go on a view up to SERVER_AT_LEAST_EVERY old (moved
+        or migrating since: migrated again). One bulk read, from where the
+        servers' window stands; the window does not move (what changed in
+        flight is for the next poll that reads the servers). False if Nova
+        could not be reached.
+        """
+        if self.clock() - self._views_at <= self.options.interval:
+            return True
+        try:
+            listed = self.nova.list_servers(changes_since=since_text(
+                self._servers_since - SINCE_OVERLAP))
+        except model.Transient as exc:
+            self.reporter.info('could not read the servers before '
+                               'submitting, will retry: %s' % exc)
+            return False
+        self._saw(listed, [])
+        self._views(listed)
+        return True
+
     def _servers_due(self, inflight: ty.List[Entry],
                      by_server: ty.Dict[str, ty.List[model.Migration]]
                      ) -> bool:
         if self.clock() - self._servers_read_at >= \
                 step.SERVER_AT_LEAST_EVERY:
             return True
-        return any(e.follow.server_matters(by_server.get(e.server_id, ()))
-                   for e in inflight)
+        now = self.clock()
+        return any(e.follow.server_matters(by_server.get(e.server_id, ()),
+                                           now) for e in inflight)
 
     def _progress(self, entry: Entry, records: ty.List[model.Migration],
                   now: float) -> ty.Optional[dict]:

@@ -157,7 +157,8 @@ class Follower:
         now = self.clock()
         due = f.evidence_due()
         server = None
-        if f.server_matters(records) or (due is not None and now >= due) \
+        if f.server_matters(records, now) or \
+                (due is not None and now >= due) \
                 or now - self._server_read_at >= step.SERVER_AT_LEAST_EVERY:
             try:
                 server = self.nova.get_server(f.server_id)

@@ -58,12 +58,16 @@ ABORT_GRACE = 60.0
 ABORTABLE = ('running',)
 # A record in one of these is still Nova's business: nothing the step
 # decides on changes in the server until the record moves on (finished,
-# completed, error...), so a poll may leave the server unread meanwhile.
+# completed, error...), so a poll may leave the server unread meanwhile ...
 UNDER_WAY = ('accepted', 'queued', 'preparing', 'running', 'pre-migrating',
              'migrating', 'post-migrating')
 # ... but not for longer than this (seconds): a server deleted, or put in
-# ERROR, with its record left as it was, shows only in the server.
+# ERROR, or left idle by a restarted nova-compute, with its record left as
+# it was, shows only in the server.
 SERVER_AT_LEAST_EVERY = 30.0
+# A record under way whose server has been idle on its source this long
+# (seconds, fresh looks) was abandoned by Nova: nothing will move it on.
+ABANDONED_AFTER = 60.0
 ABORTABLE_265 = ('queued', 'preparing')
 HIDDEN_HOSTS = ('host names are hidden by policy: verdict from the '
                 'migration record and the server state')
@@ -129,6 +133,9 @@ class Follow:
     # clean answer, not to be sent again before a fresh look.
     needs_look: bool = False
     look_again: bool = False
+    # Since when (monotonic) the server, freshly seen, has been idle while
+    # its record says under way (``Stepper._abandoned``).
+    idle_since: ty.Optional[float] = None
     # A confirm/revert decided, for the driver to send (``defer_actions``).
     pending: ty.Optional[model.Action] = None
 
@@ -158,19 +165,23 @@ class Follow:
         newer = self.newer(records)
         return max(newer, key=lambda r: r.id) if newer else None
 
-    def server_matters(self, records: ty.Sequence[model.Migration]) -> bool:
+    def server_matters(self, records: ty.Sequence[model.Migration],
+                       now: float) -> bool:
         """Whether a look at the server may tell more than ``records``.
 
         Not while our record is under way and nothing was asked of Nova:
         then a poll can be the one read of the records. Nor before any
         record of ours shows: the start is judged from a direct read once
         it is due (``evidence_due``), and the record is what shows it went.
+        Always at the deadline: a timeout is never concluded from an old
+        view (the server may have been deleted, its records with it).
         A caller reads the server anyway at least every
         SERVER_AT_LEAST_EVERY seconds.
         """
         if self.server is None or self.sent is not None or \
                 self.pending is not None or self.needs_look or \
-                self.look_again:
+                self.look_again or (self.deadline is not None
+                                    and now >= self.deadline):
             return True
         record = self.ours(records)
         return record is not None and record.status not in UNDER_WAY
@@ -320,9 +331,51 @@ class Stepper:
             nothing = self._nothing_yet(f, server, obs, now)
             if nothing is not None:
                 return nothing
-        elif obs.progress is not None:
-            self._watch_progress(f, f.migration, obs.progress, now)
+        else:
+            abandoned = self._abandoned(f, f.migration, server, obs, now)
+            if abandoned is not None:
+                return abandoned
+            if obs.progress is not None:
+                self._watch_progress(f, f.migration, obs.progress, now)
         return self._deadline(f, now)
+
+    def _abandoned(self, f: Follow, record: model.Migration,
+                   server: model.Server, obs: Observation,
+                   now: float) -> ty.Optional[Verdict]:
+        """A record left under way while its server is idle on its source.
+
+        nova-compute restarting mid-migration
+        (``ComputeManager._init_instance``) rolls a cold copy back onto the
+        source and clears the server's task, and leaves the record
+        ``migrating`` for good; a live migration not yet ``running`` keeps
+        its record as it was. Nothing will move it on: failed once the
+        server has been idle ABANDONED_AFTER seconds, concluded from a
+        fresh look (and never from a view older than the record, such as
+        the plan's).
+        """
+        stamp = model.nova_time(server.updated)
+        created = model.nova_time(record.created_at)
+        idle = (record.status in UNDER_WAY and server.task_state is None
+                and server.status not in ('ERROR', 'DELETED')
+                and verdict.on_host(server, f.source) is not False
+                and stamp is not None and created is not None
+                and stamp > created)
+        if not idle:
+            f.idle_since = None
+            return None
+        if f.idle_since is None:
+            f.idle_since = now
+        if now - f.idle_since < ABANDONED_AFTER:
+            return None
+        if not obs.fresh:
+            f.needs_look = True  # a failure only from a fresh look
+            return None
+        f.explain_tries = EXPLAIN_POLLS  # no waiting: say what Nova has
+        return Verdict(R.FAILED, self._explain(f, (
+            'Nova left migration %s %s while the server has been idle on '
+            'its source for %ds: the migration was abandoned (nova-compute '
+            'restarted during it?)' % (record.id, record.status,
+                                       now - f.idle_since))) or '')
 
     def _take_record(self, f: Follow, records: ty.Sequence[model.Migration]
                      ) -> ty.Optional[Verdict]:

@@ -87,7 +87,8 @@ class TestBatchPolls(test_batch.RunnerTestCase):
     def test_every_poll_reads_both_when_a_record_has_moved_on(self):
         """The measure can fail: servers read every round without it."""
         sids = self.servers(1)
-        self.patch(step.Follow, 'server_matters', lambda f, records: True)
+        self.patch(step.Follow, 'server_matters',
+                   lambda f, records, now: True)
         ok, entries = self.run_batch(sids, confirm=True, max_parallel=1)
         self.assertTrue(ok)
         self.assertEqual(len(self.reads('/os-migrations', 'changes-since')),
@@ -106,7 +107,7 @@ class TestBatchPolls(test_batch.RunnerTestCase):
                              step.SERVER_AT_LEAST_EVERY + 2.5)
 
 
-class TestWatchPolls(testtools.TestCase):
+class WatchCase(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -115,6 +116,9 @@ class TestWatchPolls(testtools.TestCase):
         self.gateway = gw.NovaGateway(self.nova.proxy)
         self.sid = self.nova.add_server('vm')
         self.reporter = test_stall.Reporter()
+
+
+class TestWatchPolls(WatchCase):
 
     def test_one_request_a_poll_while_under_way(self):
         self.nova.timing['cold_duration'] = LONG
@@ -153,3 +157,36 @@ class TestWatchPolls(testtools.TestCase):
         self.assertLessEqual(self.nova.now - 100.0,
                              step.SERVER_AT_LEAST_EVERY + 2.5)
 
+
+class TestAbandoned(WatchCase):
+    """nova-compute restarts mid-copy: the record is left migrating.
+
+    (``fakenova.restart_compute``, after ComputeManager._init_instance.)
+    """
+
+    def follow(self, timeout=3600):
+        loop = follower.Follower(self.gateway, self.reporter, interval=1.0,
+                                 timeout=timeout)
+        server = self.gateway.get_server(self.sid)
+        f = step.Follow(server_id=self.sid, source=server.host,
+                        original_status=server.status, goal=model.Goal.CONFIRM,
+                        kind=model.Kind.COLD, server=server)
+        loop.start(f, live=False, host=None, block_migration=None)
+        return loop.follow(f)
+
+    def test_watch_fails_it_within_two_minutes(self):
+        self.nova.timing['cold_duration'] = LONG
+        self.nova.restart_compute('compute1', at=100.0)
+        out = self.follow()
+        self.assertEqual(R.FAILED, out.result, out.message)
+        self.assertIn('abandoned', out.message)
+        self.assertEqual('migrating', out.migration.status)
+        self.assertLessEqual(self.nova.now - 100.0,
+                             step.SERVER_AT_LEAST_EVERY +
+                             step.ABANDONED_AFTER + 3)
+
+    def test_a_copy_that_goes_on_is_never_called_abandoned(self):
+        """The plan's view (idle, older than the record) proves nothing."""
+        self.nova.timing['cold_duration'] = LONG
+        out = self.follow()
+        self.assertEqual(R.CONFIRMED, out.result, out.message)

@@ -62,14 +62,16 @@ class TestQueuedViews(test_batch.RunnerTestCase):
                                      timeout=100)
         self.assertTrue(ok)
         self.assertEqual(R.TIMEOUT, entries[a].result)
-        # The setting: the last servers read before A's deadline came
-        # before the other operator's migration of B was over.
+        # The setting: no poll read the servers between the other
+        # operator's migration of B being over and A's deadline (the look
+        # at the deadline itself aside).
         reads = [w for w, m, p, x in self.nova.requests
                  if m == 'GET' and p == '/servers/detail']
-        last = max(w for w in reads if w < entries[a].finished)
-        setting(self, last < at + 3.5 < entries[a].finished,
-                'last servers read %.1f, B moved by %.1f, A ended %.1f'
-                % (last, at + 3.5, entries[a].finished))
+        between = [w for w in reads
+                   if at + 3.5 < w < entries[a].finished - 0.5]
+        setting(self, at + 3.5 < entries[a].finished and not between,
+                'servers read at %s, B moved by %.1f, A ended %.1f'
+                % (between, at + 3.5, entries[a].finished))
         return a, b, entries
 
     def test_moved_since_plan_not_migrated_again_after_a_timeout(self):
@@ -112,13 +114,13 @@ class TestDeadline(test_batch.RunnerTestCase):
         ok, entries = self.run_batch([sid], confirm=True, timeout=100)
         self.assertTrue(ok)
         entry = entries[sid]
-        # The setting: the last servers read came before the deletion,
-        # the deadline after it.
-        last = max(w for w in server_reads(self.nova)
-                   if w < entry.finished)
-        setting(self, last < deleted_at < entry.finished - 1,
-                'last servers read %.1f, deleted %.1f, ended %.1f'
-                % (last, deleted_at, entry.finished))
+        # The setting: no poll read the servers between the deletion and
+        # the deadline (the look at the deadline itself aside).
+        between = [w for w in server_reads(self.nova)
+                   if deleted_at < w < entry.finished - 0.5]
+        setting(self, deleted_at < entry.finished - 1 and not between,
+                'servers read at %s, deleted %.1f, ended %.1f'
+                % (between, deleted_at, entry.finished))
         self.assertEqual(R.DELETED, entry.result, entry.message)
 
 
@@ -143,10 +145,12 @@ class TestWatchDeadline(testtools.TestCase):
                         kind=model.Kind.COLD, server=server)
         loop.start(f, live=False, host=None, block_migration=None)
         out = loop.follow(f)
-        last = max(server_reads(self.nova, '/servers/%s' % self.sid))
-        setting(self, last < deleted_at < self.nova.now - 1,
-                'last server read %.1f, deleted %.1f, ended %.1f'
-                % (last, deleted_at, self.nova.now))
+        between = [w for w in server_reads(self.nova, '/servers/%s'
+                                           % self.sid)
+                   if deleted_at < w < self.nova.now - 0.5]
+        setting(self, deleted_at < self.nova.now - 1 and not between,
+                'server read at %s, deleted %.1f, ended %.1f'
+                % (between, deleted_at, self.nova.now))
         self.assertEqual(R.DELETED, out.result, out.message)
 
 
