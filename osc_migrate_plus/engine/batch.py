@@ -865,7 +865,7 @@ class Runner:
                 queued.follow.server = shown
 
     def _fresh_views(self) -> bool:
-        """Before a submission: views of the servers waiting, a poll old.
+        """Before a submission: views of the servers waiting, fresh.
 
         ``_still_planned`` judges a server from what Nova last showed of
         it, and polls read the servers only when one in flight may tell
@@ -876,7 +876,9 @@ class Runner:
         flight is for the next poll that reads the servers). False if Nova
         could not be reached.
         """
-        if self.clock() - self._views_at <= self.options.interval:
+        # As fresh as when every poll read the servers: a poll and its
+        # turn (confirms of a busy Nova may take a while) ago.
+        if self.clock() - self._views_at <= 2 * self.options.interval:
             return True
         try:
             listed = self.nova.list_servers(changes_since=since_text(

@@ -136,6 +136,7 @@ class Follow:
     # Since when (monotonic) the server, freshly seen, has been idle while
     # its record says under way (``Stepper._abandoned``).
     idle_since: ty.Optional[float] = None
+    idle_on: ty.Optional[ty.Tuple[int, str]] = None  # the record, then
     # A confirm/revert decided, for the driver to send (``defer_actions``).
     pending: ty.Optional[model.Action] = None
 
@@ -349,22 +350,28 @@ class Stepper:
         source and clears the server's task, and leaves the record
         ``migrating`` for good; a live migration not yet ``running`` keeps
         its record as it was. Nothing will move it on: failed once the
-        server has been idle ABANDONED_AFTER seconds, concluded from a
-        fresh look (and never from a view older than the record, such as
-        the plan's).
+        server has been idle on its source (seen there: not with host
+        names hidden) ABANDONED_AFTER seconds with the record unchanged,
+        concluded from a fresh look (never from a view older than the
+        record, such as the plan's).
         """
         stamp = model.nova_time(server.updated)
         created = model.nova_time(record.created_at)
+        # On its source, seen: with host names hidden, a live migration's
+        # server idle on the destination before the source marks the
+        # record completed (``_post_live_migration`` updates the host's
+        # resources first, which can take a minute) looks the same.
         idle = (record.status in UNDER_WAY and server.task_state is None
                 and server.status not in ('ERROR', 'DELETED')
-                and verdict.on_host(server, f.source) is not False
+                and verdict.on_host(server, f.source) is True
                 and stamp is not None and created is not None
                 and stamp > created)
         if not idle:
             f.idle_since = None
             return None
-        if f.idle_since is None:
-            f.idle_since = now
+        if f.idle_since is None or f.idle_on != (record.id, record.status):
+            # The clock restarts when the record moves (Nova at work).
+            f.idle_since, f.idle_on = now, (record.id, record.status)
         if now - f.idle_since < ABANDONED_AFTER:
             return None
         if not obs.fresh:
