@@ -18,6 +18,7 @@ reads. The only stand-in is for Nova's answers to the step's own requests
 (confirm, revert, abort, the failure's reason).
 """
 
+import dataclasses
 import os
 import time
 
@@ -444,3 +445,59 @@ class TestVerify(StepTestCase):
             time.sleep(0.1)
         else:
             self.fail('verify command child %d still running' % child)
+
+
+class TestAbandoned(StepTestCase):
+    """A record Nova left under way, its server idle on the source."""
+
+    def idle(self, record, fresh=True, host='src'):
+        server = dataclasses.replace(srv('ACTIVE', host),
+                                     updated='2026-01-01T00:01:00')
+        return Obs(server, [record], fresh=fresh)
+
+    def test_failed_after_the_grace_from_a_fresh_look(self):
+        f = self.follow(model.Goal.CONFIRM)
+        out = self.drive(f, [self.idle(rec('migrating'))])
+        self.assertEqual(R.FAILED, out.result)
+        self.assertIn('abandoned', out.message)
+        self.assertGreaterEqual(self.now, step.ABANDONED_AFTER)
+        self.assertLess(self.now, step.ABANDONED_AFTER + 4.5)
+
+    def test_the_clock_restarts_when_the_record_moves(self):
+        # The source restarted while the record was 'accepted'; the
+        # conductor's cast runs it afterwards, task cleared: Nova at work.
+        f = self.follow(model.Goal.CONFIRM)
+        moved_at = step.ABANDONED_AFTER - 10
+        looks = [self.idle(rec('accepted'))] * int(moved_at / 2) + [
+            self.idle(rec('queued'))]
+        out = self.drive(f, looks)
+        self.assertEqual(R.FAILED, out.result)
+        self.assertGreaterEqual(self.now, moved_at + step.ABANDONED_AFTER)
+
+    def test_not_from_a_bulk_view(self):
+        f = self.follow(model.Goal.CONFIRM)
+        for _ in range(100):
+            self.assertIsNone(self.s.step(f, self.idle(rec('migrating'),
+                                                       fresh=False),
+                                          self.now))
+            self.now += 2.0
+        self.assertTrue(f.needs_look)
+
+    def test_never_with_hosts_hidden(self):
+        f = self.follow(model.Goal.CONFIRM)
+        server = dataclasses.replace(srv('ACTIVE', hidden=True),
+                                     updated='2026-01-01T00:01:00')
+        live = rec('running', 'live-migration')
+        for _ in range(100):
+            self.assertIsNone(self.s.step(f, Obs(server, [live], fresh=True),
+                                          self.now))
+            self.now += 2.0
+
+    def test_never_from_a_view_older_than_the_record(self):
+        f = self.follow(model.Goal.CONFIRM)
+        server = dataclasses.replace(srv('ACTIVE'),
+                                     updated='2025-12-31T23:59:00')
+        for _ in range(100):
+            self.assertIsNone(self.s.step(
+                f, Obs(server, [rec('migrating')], fresh=True), self.now))
+            self.now += 2.0
