@@ -507,7 +507,7 @@ class Runner:
         A plan may be hours old at a server's turn: someone moved it,
         stopped it, started migrating it or deleted it meanwhile. The bulk
         reads keep queued servers' views current (``_fresh_views``: no
-        older than a poll when one is submitted).
+        older than two intervals when one is submitted).
         """
         planned = entry.item.server
         latest = entry.follow.server or planned

@@ -15,9 +15,8 @@
 Each interval it reads the migration record, the server too when it may
 tell more (``Follow.server_matters``), and a running live migration's
 progress when stall handling or the display needs it, and hands them to the
-step (``step.Stepper``), which
-decides. It also starts the migration for ``watch --start`` and tells a
-reporter what changed. It never prints.
+step (``step.Stepper``), which decides. It also starts the migration for
+``watch --start`` and tells a reporter what changed. It never prints.
 """
 
 import dataclasses

@@ -56,6 +56,7 @@ EXPLAIN_POLLS = 3
 # After an abort, how long to wait for Nova to cancel.
 ABORT_GRACE = 60.0
 ABORTABLE = ('running',)
+ABORTABLE_265 = ('queued', 'preparing')
 # A record in one of these is still Nova's business: nothing the step
 # decides on changes in the server until the record moves on (finished,
 # completed, error...), so a poll may leave the server unread meanwhile ...
@@ -68,7 +69,6 @@ SERVER_AT_LEAST_EVERY = 30.0
 # A record under way whose server has been idle on its source this long
 # (seconds, fresh looks) was abandoned by Nova: nothing will move it on.
 ABANDONED_AFTER = 60.0
-ABORTABLE_265 = ('queued', 'preparing')
 HIDDEN_HOSTS = ('host names are hidden by policy: verdict from the '
                 'migration record and the server state')
 SUCCESS = (R.MIGRATED, R.CONFIRMED, R.REVERTED)
