@@ -894,10 +894,9 @@ class Runner:
     def _servers_due(self, inflight: ty.List[Entry],
                      by_server: ty.Dict[str, ty.List[model.Migration]]
                      ) -> bool:
-        if self.clock() - self._servers_read_at >= \
-                step.SERVER_AT_LEAST_EVERY:
-            return True
         now = self.clock()
+        if now - self._servers_read_at >= step.SERVER_AT_LEAST_EVERY:
+            return True
         return any(e.follow.server_matters(by_server.get(e.server_id, ()),
                                            now) for e in inflight)
 

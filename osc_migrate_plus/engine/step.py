@@ -264,13 +264,7 @@ class Stepper:
         if not display and (self.on_stall == stall.Policy.WAIT
                             or f.stall_action is not None):
             return None
-        record: ty.Optional[model.Migration]
-        if f.migration_id is not None:
-            record = next((r for r in records if r.id == f.migration_id),
-                          f.migration)
-        else:
-            newer = f.newer(records)
-            record = max(newer, key=lambda r: r.id) if newer else None
+        record = f.ours(records)
         if record is None or record.type != 'live-migration' or \
                 record.status != 'running':
             return None

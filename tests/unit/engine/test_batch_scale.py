@@ -12,6 +12,7 @@
 
 """The batch's cost as it grows: per poll round, and per admission turn."""
 
+import contextlib
 from unittest import mock
 
 from osc_migrate_plus.engine import batch
@@ -64,7 +65,30 @@ class TestPollCostFlat(test_batch.RunnerTestCase):
             self.assertGreater(max(self.reads_per_round(10)), 10)
 
 
-class TestAdmissionCost(test_batch.RunnerTestCase):
+class TurnCostCase(test_batch.RunnerTestCase):
+
+    def ten_submissions(self, n, *patches):
+        """A batch of ``n`` (2 at a time), stopped at its 10th migrate.
+
+        ``patches``: what counts, in place while it runs.
+        """
+        self.nova = fakenova.FakeNova()
+        self.useFixture(self.nova.client_time())
+        self.gateway = gw.NovaGateway(self.nova.proxy)
+        self.nova.timing['cold_duration'] = 10
+        sids = self.servers(n)
+        with contextlib.ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch)
+            ok, entries = self.run_batch(
+                sids, confirm=True, max_parallel=2, max_per_source=2,
+                max_per_destination=2,
+                stop_when=lambda: self.nova.count('POST', 'migrate') >= 10)
+        self.assertFalse(ok)
+        self.assertEqual(10, self.nova.count('POST', 'migrate'))
+
+
+class TestAdmissionCost(TurnCostCase):
     """A turn of admission costs the same however many servers wait.
 
     It used to count what is in flight once per server waiting (every
@@ -78,11 +102,6 @@ class TestAdmissionCost(test_batch.RunnerTestCase):
         (Whether its confirm was sent: ``Follow.sent``, read wherever it is
         read, divided by the turns of admission.)
         """
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.nova.timing['cold_duration'] = 10
-        sids = self.servers(n)
         reads = {'sent': 0, 'turns': 0}
         submit = batch.Runner._submit
 
@@ -97,14 +116,9 @@ class TestAdmissionCost(test_batch.RunnerTestCase):
             reads['turns'] += 1
             return submit(runner, entries)
 
-        with mock.patch.object(step.Follow, 'sent', property(get, put)), \
-                mock.patch.object(batch.Runner, '_submit', turn):
-            ok, entries = self.run_batch(
-                sids, confirm=True, max_parallel=2, max_per_source=2,
-                max_per_destination=2,
-                stop_when=lambda: self.nova.count('POST', 'migrate') >= 10)
-        self.assertFalse(ok)
-        self.assertEqual(10, self.nova.count('POST', 'migrate'))
+        self.ten_submissions(
+            n, mock.patch.object(step.Follow, 'sent', property(get, put)),
+            mock.patch.object(batch.Runner, '_submit', turn))
         return reads['sent'] / reads['turns']
 
     def test_flat_as_the_queue_grows(self):
@@ -113,7 +127,7 @@ class TestAdmissionCost(test_batch.RunnerTestCase):
         self.assertLess(large, small * 1.5 + 1, (small, large))
 
 
-class TestTurnCost(test_batch.RunnerTestCase):
+class TestTurnCost(TurnCostCase):
     """A turn of the run loop looks at what it acts on, not at every entry.
 
     It used to pass over every entry of the batch a few times a turn (what
@@ -127,11 +141,6 @@ class TestTurnCost(test_batch.RunnerTestCase):
         Counted from the first poll to the last: the board is built and
         the interrupt ends every entry once a run, not once a turn.
         """
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.nova.timing['cold_duration'] = 10
-        sids = self.servers(n)
         reads = {'state': 0}
         marks = []
         poll = batch.Runner._poll
@@ -147,14 +156,9 @@ class TestTurnCost(test_batch.RunnerTestCase):
             marks.append(reads['state'])
             return poll(runner, inflight)
 
-        with mock.patch.object(batch.Entry, 'state', property(get, put)), \
-                mock.patch.object(batch.Runner, '_poll', turn):
-            ok, entries = self.run_batch(
-                sids, confirm=True, max_parallel=2, max_per_source=2,
-                max_per_destination=2,
-                stop_when=lambda: self.nova.count('POST', 'migrate') >= 10)
-        self.assertFalse(ok)
-        self.assertEqual(10, self.nova.count('POST', 'migrate'))
+        self.ten_submissions(
+            n, mock.patch.object(batch.Entry, 'state', property(get, put)),
+            mock.patch.object(batch.Runner, '_poll', turn))
         self.assertGreater(len(marks), 5)
         return (marks[-1] - marks[0]) / (len(marks) - 1)
 

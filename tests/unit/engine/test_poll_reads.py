@@ -19,15 +19,10 @@ SERVER_AT_LEAST_EVERY seconds (a deletion shows only there). On a real
 cloud, where a migration takes minutes, that halves what following costs.
 """
 
-import testtools
-
-from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import step
-from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
 from tests.unit.engine import test_batch
 from tests.unit.engine import test_stall
-from tests.unit import fakenova
 
 R = model.Result
 LONG = 300.0  # a cold migration's copy, seconds
@@ -107,30 +102,12 @@ class TestBatchPolls(test_batch.RunnerTestCase):
                              step.SERVER_AT_LEAST_EVERY + 2.5)
 
 
-class WatchCase(testtools.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.sid = self.nova.add_server('vm')
-        self.reporter = test_stall.Reporter()
-
-
-class TestWatchPolls(WatchCase):
+class TestWatchPolls(test_stall.WatchCase):
 
     def test_one_request_a_poll_while_under_way(self):
         self.nova.timing['cold_duration'] = LONG
         moments = Moments(self.nova)
-        loop = follower.Follower(self.gateway, self.reporter, interval=1.0,
-                                 timeout=3600)
-        server = self.gateway.get_server(self.sid)
-        f = step.Follow(server_id=self.sid, source=server.host,
-                        original_status=server.status, goal=model.Goal.CONFIRM,
-                        kind=model.Kind.COLD, server=server)
-        loop.start(f, live=False, host=None, block_migration=None)
-        out = loop.follow(f)
+        out = self.cold()
         self.assertEqual(R.CONFIRMED, out.result, out.message)
         records = [w for w, m, p, x in self.nova.requests
                    if m == 'GET' and p == '/os-migrations']
@@ -145,39 +122,22 @@ class TestWatchPolls(WatchCase):
     def test_deleted_while_under_way(self):
         self.nova.timing['cold_duration'] = LONG
         self.nova.delete_server(self.sid, at=100.0)
-        loop = follower.Follower(self.gateway, self.reporter, interval=1.0,
-                                 timeout=3600)
-        server = self.gateway.get_server(self.sid)
-        f = step.Follow(server_id=self.sid, source=server.host,
-                        original_status=server.status,
-                        kind=model.Kind.COLD, server=server)
-        loop.start(f, live=False, host=None, block_migration=None)
-        out = loop.follow(f)
+        out = self.cold(goal=model.Goal.MIGRATE)
         self.assertEqual(R.DELETED, out.result)
         self.assertLessEqual(self.nova.now - 100.0,
                              step.SERVER_AT_LEAST_EVERY + 2.5)
 
 
-class TestAbandoned(WatchCase):
+class TestAbandoned(test_stall.WatchCase):
     """nova-compute restarts mid-copy: the record is left migrating.
 
     (``fakenova.restart_compute``, after ComputeManager._init_instance.)
     """
 
-    def follow(self, timeout=3600):
-        loop = follower.Follower(self.gateway, self.reporter, interval=1.0,
-                                 timeout=timeout)
-        server = self.gateway.get_server(self.sid)
-        f = step.Follow(server_id=self.sid, source=server.host,
-                        original_status=server.status, goal=model.Goal.CONFIRM,
-                        kind=model.Kind.COLD, server=server)
-        loop.start(f, live=False, host=None, block_migration=None)
-        return loop.follow(f)
-
     def test_watch_fails_it_within_two_minutes(self):
         self.nova.timing['cold_duration'] = LONG
         self.nova.restart_compute('compute1', at=100.0)
-        out = self.follow()
+        out = self.cold()
         self.assertEqual(R.FAILED, out.result, out.message)
         self.assertIn('abandoned', out.message)
         self.assertEqual('migrating', out.migration.status)
@@ -188,5 +148,5 @@ class TestAbandoned(WatchCase):
     def test_a_copy_that_goes_on_is_never_called_abandoned(self):
         """The plan's view (idle, older than the record) proves nothing."""
         self.nova.timing['cold_duration'] = LONG
-        out = self.follow()
+        out = self.cold()
         self.assertEqual(R.CONFIRMED, out.result, out.message)

@@ -15,15 +15,9 @@
 Each test here is a night in production the change must survive.
 """
 
-import testtools
-
-from osc_migrate_plus.engine import follower
-from osc_migrate_plus.engine import step
-from osc_migrate_plus import gateway as gw
 from osc_migrate_plus import model
 from tests.unit.engine import test_batch
 from tests.unit.engine import test_stall
-from tests.unit import fakenova
 
 R = model.Result
 LONG = 300.0  # a cold migration's copy, seconds
@@ -124,27 +118,13 @@ class TestDeadline(test_batch.RunnerTestCase):
         self.assertEqual(R.DELETED, entry.result, entry.message)
 
 
-class TestWatchDeadline(testtools.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.sid = self.nova.add_server('vm')
+class TestWatchDeadline(test_stall.WatchCase):
 
     def test_deleted_shortly_before_the_deadline_is_deleted(self):
         self.nova.timing['cold_duration'] = LONG
         deleted_at = 95.0
         self.nova.delete_server(self.sid, at=deleted_at)
-        loop = follower.Follower(self.gateway, test_stall.Reporter(),
-                                 interval=1.0, timeout=100)
-        server = self.gateway.get_server(self.sid)
-        f = step.Follow(server_id=self.sid, source=server.host,
-                        original_status=server.status, goal=model.Goal.CONFIRM,
-                        kind=model.Kind.COLD, server=server)
-        loop.start(f, live=False, host=None, block_migration=None)
-        out = loop.follow(f)
+        out = self.cold(timeout=100)
         between = [w for w in server_reads(self.nova, '/servers/%s'
                                            % self.sid)
                    if deleted_at < w < self.nova.now - 0.5]

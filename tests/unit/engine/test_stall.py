@@ -111,8 +111,8 @@ class Reporter:
         self.notes.append(text)
 
 
-class TestWatchStep(testtools.TestCase):
-    """The step as watch drives it, against the fake Nova."""
+class WatchCase(testtools.TestCase):
+    """One server on the fake Nova, followed by watch's driver."""
 
     def setUp(self):
         super().setUp()
@@ -121,6 +121,21 @@ class TestWatchStep(testtools.TestCase):
         self.gateway = gw.NovaGateway(self.nova.proxy)
         self.sid = self.nova.add_server('vm')
         self.reporter = Reporter()
+
+    def cold(self, goal=model.Goal.CONFIRM, timeout=3600.0):
+        """``watch --start`` of a cold migration, to its outcome."""
+        loop = follower.Follower(self.gateway, self.reporter, interval=1.0,
+                                 timeout=timeout)
+        server = self.gateway.get_server(self.sid)
+        f = step.Follow(server_id=self.sid, source=server.host,
+                        original_status=server.status, goal=goal,
+                        kind=model.Kind.COLD, server=server)
+        loop.start(f, live=False, host=None, block_migration=None)
+        return loop.follow(f)
+
+
+class TestWatchStep(WatchCase):
+    """The step as watch drives it, against the fake Nova."""
 
     def follow(self, on_stall, stall_after=5.0, timeout=120.0):
         loop = follower.Follower(
@@ -242,15 +257,8 @@ def fakenova_host():
     return 'OS-EXT-SRV-ATTR:host'
 
 
-class TestFakeNova(testtools.TestCase):
+class TestFakeNova(WatchCase):
     """The fake answers force_complete as Nova does."""
-
-    def setUp(self):
-        super().setUp()
-        self.nova = fakenova.FakeNova()
-        self.useFixture(self.nova.client_time())
-        self.gateway = gw.NovaGateway(self.nova.proxy)
-        self.sid = self.nova.add_server('vm')
 
     def test_not_running_is_400_not_migrating_is_409(self):
         self.nova.start_elsewhere(self.sid, live=True)
