@@ -34,6 +34,7 @@ import time
 import typing as ty
 
 from osc_migrate_plus.engine import board as boards
+from osc_migrate_plus.engine import cadence as cadences
 from osc_migrate_plus.engine import hints
 from osc_migrate_plus.engine import journal as jrn
 from osc_migrate_plus.engine import nova as nova_api
@@ -50,8 +51,9 @@ SINCE_OVERLAP = datetime.timedelta(seconds=5)
 # A server in flight that no bulk read mentioned for this long is read
 # directly: a safety net for updates a window missed.
 STALE_AFTER = 60.0
-# The least pause between two turns, as a share of --interval.
-MIN_PAUSE = 0.25
+# The least pause between two turns, as a share of --interval (the
+# shortest gap between polls too).
+MIN_PAUSE = cadences.SHORTEST
 # Confirms and reverts of one poll round go out together, this many at once:
 # one after another, the last would wait for every answer before it.
 SEND_WORKERS = 8
@@ -250,6 +252,7 @@ class Runner:
                                     defer_actions=True)
         self.stop_requested = False
         self.failures = 0
+        self.cadence = cadences.Cadence(options.interval)
         self.pace = pacing.Pace(quantum=options.interval / 2) \
             if options.max_parallel == AUTO else None
         # An error of Nova's that ended following (a 403 on the bulk read).
@@ -350,11 +353,13 @@ class Runner:
                     return True
                 # Polls keep their cadence: a server that reached
                 # VERIFY_RESIZE just after one is seen one interval later,
-                # not one interval plus the time this turn took. A turn
-                # longer than that (a slow Nova) still leaves it a breath.
-                spent = self.clock() - turn
-                interval = self.options.interval
-                self.sleep(max(interval - spent, interval * MIN_PAUSE))
+                # not one interval plus the time this turn took; sooner when
+                # one in flight is due to have moved on (engine/cadence.py).
+                # A turn longer than that (a slow Nova) still leaves it a
+                # breath.
+                now = self.clock()
+                self.sleep(max(self.cadence.next_poll(turn, now) - now,
+                               self.options.interval * MIN_PAUSE))
         except (model.NovaError, model.CredentialsExpired) as exc:
             self.fatal = exc
             self._interrupt(entries, 'following stopped by Nova\'s '
@@ -474,6 +479,7 @@ class Runner:
                                message=str(exc), refused=True)
             raise
         self.journal.event(entry.server_id, 'submitted')
+        self.cadence.asked(entry.server_id, self.clock())
         self._inflight(entry, step.Start.SENT, 'submitted')
 
     def _taken_meanwhile(self, entry: Entry) -> bool:
@@ -833,6 +839,7 @@ class Runner:
             self._servers_since = polled_at
             self._servers_read_at = self.clock()
         self._saw(listed, records)
+        self.cadence.saw(r for r in records if r.server_id in self._entries)
         for record in records:
             if record.server_id in self._entries:
                 self._seen_ids[record.server_id] = max(
@@ -971,6 +978,8 @@ class Runner:
                 raised = raised or answer
                 continue
             found = self.stepper.sent(entry.follow, answer, self.clock())
+            if answer is None:
+                self.cadence.asked(entry.server_id, self.clock())
             if found is not None:
                 self.finish(entry, found.result, found.message)
         if raised is not None:
@@ -1003,6 +1012,7 @@ class Runner:
         hint once, from ``entry.hint``).
         """
         entry.follow.stop()
+        self.cadence.ended(entry.server_id)
         entry.state = State.DONE
         entry.result = result
         said = message

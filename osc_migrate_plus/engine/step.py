@@ -66,6 +66,9 @@ UNDER_WAY = ('accepted', 'queued', 'preparing', 'running', 'pre-migrating',
 # ERROR, or left idle by a restarted nova-compute, with its record left as
 # it was, shows only in the server.
 SERVER_AT_LEAST_EVERY = 30.0
+# Likewise a confirm or revert Nova has in hand (its API sets these before
+# it answers): the record moving on is the news.
+IN_HAND = ('confirming', 'reverting')
 # A record under way whose server has been idle on its source this long
 # (seconds, fresh looks) was abandoned by Nova: nothing will move it on.
 ABANDONED_AFTER = 60.0
@@ -171,7 +174,10 @@ class Follow:
         """Whether a look at the server may tell more than ``records``.
 
         Not while our record is under way and nothing was asked of Nova:
-        then a poll can be the one read of the records. Nor before any
+        then a poll can be the one read of the records. Nor while Nova has
+        the confirm or revert that was sent in hand (its record
+        ``confirming``, ``reverting``: Nova's API sets that before it
+        answers): the record moving on is the news. Nor before any
         record of ours shows: the start is judged from a direct read once
         it is due (``evidence_due``), and the record is what shows it went.
         Always at the deadline: a timeout is never concluded from an old
@@ -179,12 +185,13 @@ class Follow:
         A caller reads the server anyway at least every
         SERVER_AT_LEAST_EVERY seconds.
         """
-        if self.server is None or self.sent is not None or \
-                self.pending is not None or self.needs_look or \
-                self.look_again or (self.deadline is not None
-                                    and now >= self.deadline):
+        if self.server is None or self.pending is not None or \
+                self.needs_look or self.look_again or \
+                (self.deadline is not None and now >= self.deadline):
             return True
         record = self.ours(records)
+        if self.sent is not None:
+            return record is None or record.status not in IN_HAND
         return record is not None and record.status not in UNDER_WAY
 
     @property

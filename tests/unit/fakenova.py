@@ -344,6 +344,18 @@ class FakeNova:
                     record['alive'] = False
         self.at(at, delete)
 
+    def error_server(self, sid: str, at: ty.Optional[float] = None) -> None:
+        """The server goes to ERROR, its records left as they are.
+
+        (``_error_out_instance_on_exception`` around a compute operation
+        that failed before it saved its record: a confirm whose cleanup of
+        the source failed, in releases that left the record confirming.)
+        """
+        def error() -> None:
+            self._save(self._servers[sid], vm_state='error',
+                       task_state=None)
+        self.at(at, error)
+
     def restart_compute(self, host: str,
                         at: ty.Optional[float] = None) -> None:
         """nova-compute on ``host`` restarts (a crash, a package update).

@@ -71,7 +71,8 @@ class RunnerTestCase(FakeNovaTestCase):
 
     def run_batch(self, sids, mode='cold', stop_when=None, planned=None,
                   **options):
-        opts = batch.Options(interval=1, mode=mode, **options)
+        options.setdefault('interval', 1)
+        opts = batch.Options(mode=mode, **options)
         items = [plan.preflight(self.gateway.get_server(s), mode)
                  for s in sids]
         if planned is not None:

@@ -101,6 +101,38 @@ class TestBatchPolls(test_batch.RunnerTestCase):
         self.assertLessEqual(entry.finished - deleted_at,
                              step.SERVER_AT_LEAST_EVERY + 2.5)
 
+    def test_one_request_a_poll_while_nova_confirms(self):
+        """A confirm in hand (record confirming): the record is the news."""
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = LONG
+        sids = self.servers(1)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1)
+        self.assertTrue(ok)
+        self.assertEqual(R.CONFIRMED, entries[sids[0]].result)
+        sent = next(w for w, m, p, x in self.nova.requests
+                    if x == 'confirmResize')
+        polls = [w for w in self.reads('/os-migrations', 'changes-since')
+                 if w > sent]
+        servers = [w for w in self.reads('/servers/detail') if w > sent]
+        self.assertGreater(len(polls), LONG * 0.9)
+        self.assertLess(len(servers), LONG / step.SERVER_AT_LEAST_EVERY + 4)
+        # Seen confirmed within a poll or two of Nova's end of it.
+        self.assertLessEqual(entries[sids[0]].finished - (sent + LONG), 2.5)
+
+    def test_error_while_confirming_shows_in_the_server(self):
+        """Record left confirming, server in ERROR: failed, not waited on."""
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 * LONG
+        sids = self.servers(1)
+        self.nova.error_server(sids[0], at=100.0)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1)
+        self.assertTrue(ok)
+        entry = entries[sids[0]]
+        self.assertEqual(R.FAILED, entry.result, entry.message)
+        self.assertIn('ERROR', entry.message)
+        self.assertLessEqual(entry.finished - 100.0,
+                             step.SERVER_AT_LEAST_EVERY + 2.5)
+
 
 class TestWatchPolls(test_stall.WatchCase):
 
