@@ -283,3 +283,91 @@ class TestExplainWait(test_batch.RunnerTestCase):
         entry = self.run_failing(learn=True)
         self.assertEqual(R.FAILED, entry.result, entry.message)
         self.assertIn('disk copy failed', entry.message)
+
+
+class TestNotActedOnHeldUp(TestCadenceHeldUp):
+    """Held up: a server in flight that nothing moves keeps no fast polls."""
+
+    def test_verify_command_running(self):
+        self.nova.timing.update(cold_duration=0.6, record_delay=0.1,
+                                lag=0.05, confirm_delay=0.3)
+        sids = self.servers(4)
+        start = self.nova.now
+        ok, entries = self.run_batch(
+            sids, confirm=True, max_parallel=2, interval=2.0,
+            verify_command='[ "$OSC_MIGRATE_SERVER_NAME" != vm3 ] || '
+                           'exec sleep 60')
+        self.assertTrue(ok)
+        hung = entries[sids[-1]]
+        self.assertEqual(R.REVERTED, hung.result, hung.message)
+        self.assertIn('timed out', hung.message)
+        polls = self.polls()
+        self.assert_no_storm(polls, 2.0)
+        # The verify command's five minutes: polled every interval.
+        late = [p for p in polls if start + 30 < p < start + 290]
+        self.assertGreater(len(late), 100)
+        self.assertLessEqual(len(late), 260 / 2.0 + 1)
+
+
+class TestInHandHeldUp(test_batch.RunnerTestCase):
+    """Held up: what Nova does with a confirm or revert it has in hand."""
+
+    def test_confirm_never_carried_out_times_out_on_a_fresh_view(self):
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 ** 6  # the cast is lost
+        sids = self.servers(1)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1,
+                                     timeout=120)
+        entry = entries[sids[0]]
+        self.assertEqual(R.TIMEOUT, entry.result, entry.message)
+        self.assertEqual('confirming', entry.follow.migration.status)
+        # The deadline's poll read the servers.
+        bulk = reads(self.nova, '/servers/detail')
+        self.assertGreaterEqual(bulk[-1], entry.finished - 1.5)
+
+    def test_error_while_reverting_shows_in_the_server(self):
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['revert_delay'] = 10 * LONG
+        sids = self.servers(1)
+        self.nova.error_server(sids[0], at=100.0)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1,
+                                     verify_command='exit 1')
+        entry = entries[sids[0]]
+        self.assertEqual(R.FAILED, entry.result, entry.message)
+        self.assertIn('ERROR', entry.message)
+        self.assertEqual('reverting', entry.follow.migration.status)
+        self.assertLessEqual(entry.finished - 100.0,
+                             step.SERVER_AT_LEAST_EVERY + 2.5)
+
+    def test_deleted_while_confirming(self):
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 * LONG
+        sids = self.servers(1)
+        self.nova.delete_server(sids[0], at=100.0)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1)
+        entry = entries[sids[0]]
+        self.assertEqual(R.DELETED, entry.result, entry.message)
+        self.assertLessEqual(entry.finished - 100.0,
+                             step.SERVER_AT_LEAST_EVERY + 2.5)
+
+
+class TestInHandWatchHeldUp(test_stall.WatchCase):
+
+    def test_deleted_while_confirming(self):
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 * LONG
+        self.nova.delete_server(self.sid, at=100.0)
+        out = self.cold()
+        self.assertEqual(R.DELETED, out.result, out.message)
+        self.assertLessEqual(self.nova.now - 100.0,
+                             step.SERVER_AT_LEAST_EVERY + 2.5)
+
+    def test_error_while_confirming(self):
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 * LONG
+        self.nova.error_server(self.sid, at=100.0)
+        out = self.cold()
+        self.assertEqual(R.FAILED, out.result, out.message)
+        self.assertIn('ERROR', out.message)
+        self.assertLessEqual(self.nova.now - 100.0,
+                             step.SERVER_AT_LEAST_EVERY + 2.5)
