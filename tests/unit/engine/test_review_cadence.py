@@ -110,8 +110,7 @@ class TestLostConfirmHeldUp(test_batch.RunnerTestCase):
         self.assertEqual([409], [x[3] for x in self.nova.late])
 
 
-class TestCadenceHeldUp(test_batch.RunnerTestCase):
-    """Checked and held up: no poll storm whatever Nova's stamps say."""
+class CadenceCase(test_batch.RunnerTestCase):
 
     def polls(self):
         return [w for w, m, p, x in self.nova.requests
@@ -140,6 +139,10 @@ class TestCadenceHeldUp(test_batch.RunnerTestCase):
         self.assertTrue(ok)
         self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
         return self.nova.now - start, self.polls()
+
+
+class TestCadenceHeldUp(CadenceCase):
+    """Held up: no poll storm whatever Nova's stamps say."""
 
     def test_clock_behind_gives_tiny_lengths(self):
         self.nova.timing['cold_duration'] = 3.0
@@ -285,7 +288,7 @@ class TestExplainWait(test_batch.RunnerTestCase):
         self.assertIn('disk copy failed', entry.message)
 
 
-class TestNotActedOnHeldUp(TestCadenceHeldUp):
+class TestNotActedOnHeldUp(CadenceCase):
     """Held up: a server in flight that nothing moves keeps no fast polls."""
 
     def test_verify_command_running(self):
@@ -371,3 +374,28 @@ class TestInHandWatchHeldUp(test_stall.WatchCase):
         self.assertIn('ERROR', out.message)
         self.assertLessEqual(self.nova.now - 100.0,
                              step.SERVER_AT_LEAST_EVERY + 2.5)
+
+
+class TestResubmittedHeldUp(CadenceCase):
+    """Held up: lost migrate replies amid quick migrations."""
+
+    def test_lost_then_sent_again_and_lost_then_applied(self):
+        self.nova.timing.update(cold_duration=0.6, record_delay=0.1,
+                                lag=0.05, confirm_delay=0.3)
+        sids = self.servers(6)
+        self.nova.lose_reply('migrate', server=sids[3], apply_after=None)
+        self.nova.lose_reply('migrate', server=sids[4], apply_after=45.0)
+        took, polls = self.drain_these(sids)
+        self.assert_no_storm(polls, 2.0)
+        self.assertLessEqual(len(polls), took / 0.5 + 1)
+        # Never two migrations of one server.
+        for sid in sids:
+            self.assertEqual(1, len(self.nova.records(sid)), sid)
+
+    def drain_these(self, sids):
+        start = self.nova.now
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=2,
+                                     interval=2.0, retries=2)
+        self.assertTrue(ok)
+        self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
+        return self.nova.now - start, self.polls()
