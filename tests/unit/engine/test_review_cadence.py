@@ -18,6 +18,8 @@ Nova's hands (IN_HAND). Tests marked FAILS fail on 549587d.
 
 import datetime
 
+import testtools
+
 from osc_migrate_plus.engine import cadence
 from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import step
@@ -399,3 +401,23 @@ class TestResubmittedHeldUp(CadenceCase):
         self.assertTrue(ok)
         self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
         return self.nova.now - start, self.polls()
+
+
+class TestCells(testtools.TestCase):
+
+    def test_same_id_in_two_cells_is_two_migrations(self):
+        # FAILS on 549587d: IDs grow per cell (each cell its own
+        # database): two migrations of two cells share IDs; the second is
+        # taken for the first seen again and its length never counts.
+        c = cadence.Cadence(10.0)
+
+        def record(uuid, sid, seconds):
+            created = datetime.datetime(2026, 11, 30, 12, 0, 0)
+            ended = created + datetime.timedelta(seconds=seconds)
+            fmt = '%Y-%m-%dT%H:%M:%S.%f'
+            return model.Migration(
+                id=7, uuid=uuid, type='migration', status='finished',
+                source='a', dest='b', created_at=created.strftime(fmt),
+                updated_at=ended.strftime(fmt), server_id=sid)
+        c.saw([record('u-cell1', 's1', 1.0), record('u-cell2', 's2', 3.0)])
+        self.assertEqual(2.0, c.typical())
