@@ -421,3 +421,25 @@ class TestCells(testtools.TestCase):
                 updated_at=ended.strftime(fmt), server_id=sid)
         c.saw([record('u-cell1', 's1', 1.0), record('u-cell2', 's2', 3.0)])
         self.assertEqual(2.0, c.typical())
+
+
+class TestConfirmErroredHeldUp(test_batch.RunnerTestCase):
+
+    def test_record_error_after_the_confirm_is_read_at_once(self):
+        """The record moving on (to error) is the news: no 30 s wait."""
+        self.nova.timing['cold_duration'] = 3.0
+        self.nova.timing['confirm_delay'] = 10 * LONG
+        sids = self.servers(1)
+        nova = self.nova
+
+        def fail():
+            record = next(m for m in nova._migrations
+                          if m['instance_uuid'] == sids[0])
+            nova._save(record, status='error')
+            nova._save(nova._servers[sids[0]], vm_state='error',
+                       task_state=None)
+        nova.at(100.0, fail)
+        ok, entries = self.run_batch(sids, confirm=True, max_parallel=1)
+        entry = entries[sids[0]]
+        self.assertEqual(R.FAILED, entry.result, entry.message)
+        self.assertLessEqual(entry.finished - 100.0, 3.0)
