@@ -57,7 +57,8 @@ class Cadence:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._lengths: ty.List[float] = []
-        self._sampled: ty.Set[int] = set()
+        # By UUID: IDs grow per cell, two cells' migrations share them.
+        self._sampled: ty.Set[ty.Union[str, int]] = set()
         # Per server: when the request Nova is working on went.
         self._asked: ty.Dict[str, float] = {}
 
@@ -77,13 +78,14 @@ class Cadence:
     def saw(self, records: ty.Iterable[model.Migration]) -> None:
         """Learn from records of the run's own migrations."""
         for record in records:
-            if record.status not in WORK_DONE or record.id in self._sampled:
+            key = record.uuid or record.id
+            if record.status not in WORK_DONE or key in self._sampled:
                 continue
             created = model.nova_time(record.created_at)
             ended = model.nova_time(record.updated_at)
             if created is None or ended is None:
                 continue
-            self._sampled.add(record.id)
+            self._sampled.add(key)
             seconds = (ended - created).total_seconds()
             if seconds < 0:
                 # Two hosts' clocks disagree: says nothing.

@@ -175,7 +175,7 @@ class Follow:
 
         Not while our record is under way and nothing was asked of Nova:
         then a poll can be the one read of the records. Nor while Nova has
-        the confirm or revert that was sent in hand (its record
+        a confirm or revert in hand (its record
         ``confirming``, ``reverting``: Nova's API sets that before it
         answers): the record moving on is the news. Nor before any
         record of ours shows: the start is judged from a direct read once
@@ -192,7 +192,10 @@ class Follow:
         record = self.ours(records)
         if self.sent is not None:
             return record is None or record.status not in IN_HAND
-        return record is not None and record.status not in UNDER_WAY
+        # In hand without a clean answer of ours (a lost reply Nova
+        # applied, an adopted or resumed migration): the same.
+        return record is not None and \
+            record.status not in UNDER_WAY + IN_HAND
 
     @property
     def hosts_hidden(self) -> bool:
@@ -317,6 +320,11 @@ class Stepper:
             f.needs_look = True
             return self._deadline(f, now)
         f.needs_look = False
+        if a.action is None and obs.fresh:
+            # The fresh look a confirm or revert without a clean answer
+            # asked for: nothing to send again (Nova has it in hand, or
+            # something else happened).
+            f.look_again = False
         if a.result is not None:
             return self._conclude(f, a, now)
         if a.action is not None:
