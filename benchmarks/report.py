@@ -149,9 +149,10 @@ def targets(results: dict) -> ty.List[ty.Tuple[str, str, bool]]:
                     speedup >= 5))
     if p10:
         out.append(('batch requests per migrated server <= 4',
-                    '%.2f (--max-parallel 10), %.2f (1)' % (
+                    '%.2f (--max-parallel 10), %s (1)' % (
                         p10['requests_per_server'],
-                        p1['requests_per_server'] if p1 else float('nan')),
+                        '%.2f' % p1['requests_per_server'] if p1
+                        else 'not measured'),
                     p10['requests_per_server'] <= 4))
     if p10 and p1:
         a, b = p1['poll_requests_per_round'], p10['poll_requests_per_round']

@@ -50,9 +50,11 @@ START_GRACE = 60.0
 # it, or someone else, confirmed or reverted first: the next look tells.
 ACTION_CONFLICTS = 3
 RACE_STATUSES = (400, 404, 409)
-# Looks to wait for Nova to record why a migration failed (it marks the
-# record error before it finishes the instance-action event).
+# How long to wait for Nova to record why a migration failed (it marks the
+# record error before it finishes the instance-action event): this many
+# looks, and this many seconds (polls may come a quarter interval apart).
 EXPLAIN_POLLS = 3
+EXPLAIN_SECONDS = 6.0
 # After an abort, how long to wait for Nova to cancel.
 ABORT_GRACE = 60.0
 ABORTABLE = ('running',)
@@ -120,6 +122,7 @@ class Follow:
     sent: ty.Optional[model.Action] = None  # confirm/revert sent
     abort_sent: bool = False
     explain_tries: int = 0
+    explain_since: ty.Optional[float] = None
     refusals: int = 0
     verification: ty.Optional[verify.Verification] = None
     verified: ty.Optional[verify.Outcome] = None
@@ -386,12 +389,12 @@ class Stepper:
         if not obs.fresh:
             f.needs_look = True  # a failure only from a fresh look
             return None
-        f.explain_tries = EXPLAIN_POLLS  # no waiting: say what Nova has
-        return Verdict(R.FAILED, self._explain(f, (
+        return Verdict(R.FAILED, self._explain(f, now, (
             'Nova left migration %s %s while the server has been idle on '
             'its source for %ds: the migration was abandoned (nova-compute '
             'restarted during it?)' % (record.id, record.status,
-                                       now - f.idle_since))) or '')
+                                       now - f.idle_since)),
+            wait=False) or '')
 
     def _take_record(self, f: Follow, records: ty.Sequence[model.Migration]
                      ) -> ty.Optional[Verdict]:
@@ -436,10 +439,9 @@ class Stepper:
                            % LOST_REPLY_WINDOW)
         if server.task_state is not None:
             return None
-        f.explain_tries = EXPLAIN_POLLS  # no waiting: say what Nova has
-        return Verdict(R.FAILED, self._explain(f, (
+        return Verdict(R.FAILED, self._explain(f, now, (
             'no migration record appeared within %ds and the server is '
-            'idle' % START_GRACE)) or '')
+            'idle' % START_GRACE), wait=False) or '')
 
     # -- verdicts ------------------------------------------------------------
     def _conclude(self, f: Follow, a: verdict.Assessment,
@@ -448,7 +450,7 @@ class Stepper:
         assert result is not None  # noqa: S101 (only called with one)
         message = a.reason
         if result == R.FAILED:
-            explained = self._explain(f, message)
+            explained = self._explain(f, now, message)
             if explained is None:
                 return None  # Nova is still recording why: next look
             message = explained
@@ -482,8 +484,12 @@ class Stepper:
             message = '; '.join(p for p in (message, HIDDEN_HOSTS) if p)
         return Verdict(result, message)
 
-    def _explain(self, f: Follow, message: str) -> ty.Optional[str]:
-        """The failure message with Nova's reason; None: ask next look."""
+    def _explain(self, f: Follow, now: float, message: str,
+                 wait: bool = True) -> ty.Optional[str]:
+        """The failure message with Nova's reason; None: ask next look.
+
+        ``wait``: Nova may still be recording why; else say what it has.
+        """
         server = f.server or model.Server(f.server_id, '', '', None, None)
         try:
             reason = self.nova.explain(server, f.migration)
@@ -491,7 +497,10 @@ class Stepper:
             reason = '(could not read the reason: %s)' % exc
         if reason is None:
             f.explain_tries += 1
-            if f.explain_tries <= EXPLAIN_POLLS:
+            if f.explain_since is None:
+                f.explain_since = now
+            if wait and (f.explain_tries <= EXPLAIN_POLLS or
+                         now - f.explain_since < EXPLAIN_SECONDS):
                 return None
             reason = '(Nova has not recorded why)'
         return '%s: %s' % (message, reason) if reason else message

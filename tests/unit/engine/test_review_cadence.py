@@ -240,7 +240,9 @@ class TestAdoptedConfirmingWatch(test_stall.WatchCase):
 
 
 class TestExplainWait(test_batch.RunnerTestCase):
-    """The wait for Nova's reason is EXPLAIN_POLLS looks: a count of polls.
+    """The wait for Nova's reason: EXPLAIN_POLLS looks and EXPLAIN_SECONDS.
+
+    (It was a count of looks alone, which due polls spend in seconds.)
 
     Nova marks the record error (errors_out_migration) before
     wrap_instance_event finishes the event with the reason: two conductor
