@@ -12,10 +12,12 @@
 
 """``batch``'s driver: admission within limits, one bulk read for all.
 
-Each interval costs the same few requests however many migrations are in
-flight: migration records changed since the last poll, and servers changed
-since the last poll (both bulk reads, their window on Nova's clock), plus
-the submissions and confirms themselves. A server the bulk reads have not
+Each poll costs the same few requests however many migrations are in
+flight (a poll every --interval, or sooner while the run's migrations are
+quicker than that: engine/cadence.py): migration records changed since
+the last poll, and servers changed since the last poll (both bulk reads,
+their window on Nova's clock), plus the submissions and confirms
+themselves. A server the bulk reads have not
 mentioned for a while is read directly once. With ``--on-stall`` other than
 ``wait``, each live migration in status ``running`` costs one more read per
 poll: its progress, which the bulk read does not carry. Every server is

@@ -141,7 +141,10 @@ class BatchMigrate(common.VerdictCommand, command.Lister):
                             help='To one host (default: %d; none with '
                                  '--max-parallel auto)'
                                  % DEFAULTS.max_per_destination)
-        common.add_follow_options(parser)
+        common.add_follow_options(
+            parser, interval_help='Longest gap between two polls of Nova '
+            '(default: 2). Polls come sooner, at most every quarter '
+            'interval, while the run\'s migrations take less than this.')
         parser.set_defaults(timeout=None)
         common.add_stall_options(parser, batch=True)
         limits.add_argument('--retries', metavar='<n>',

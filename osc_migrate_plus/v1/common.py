@@ -45,7 +45,9 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def add_follow_options(parser: argparse.ArgumentParser) -> None:
+def add_follow_options(parser: argparse.ArgumentParser,
+                       interval_help: str = 'Seconds between two polls of '
+                       'Nova (default: 2).') -> None:
     """--timeout, --interval, --quiet: shared with batch."""
     parser.add_argument(
         '--timeout', metavar='<seconds>', type=non_negative_int,
@@ -55,7 +57,7 @@ def add_follow_options(parser: argparse.ArgumentParser) -> None:
              'in Nova.')
     parser.add_argument(
         '--interval', metavar='<seconds>', type=positive_float, default=2.0,
-        help='Seconds between two polls of Nova (default: 2).')
+        help=interval_help)
     parser.add_argument(
         '--quiet', action='store_true',
         help='No progress on stderr; only the result on stdout.')
