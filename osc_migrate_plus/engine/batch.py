@@ -17,10 +17,10 @@ flight (a poll every --interval, or sooner while the run's migrations are
 quicker than that: engine/cadence.py): migration records changed since
 the last poll, and servers changed since the last poll (both bulk reads,
 their window on Nova's clock), plus the submissions and confirms
-themselves. A server the bulk reads have not
-mentioned for a while is read directly once. With ``--on-stall`` other than
-``wait``, each live migration in status ``running`` costs one more read per
-poll: its progress, which the bulk read does not carry. Every server is
+themselves. A server the bulk reads have not mentioned for a while is read
+directly once. With ``--on-stall`` other than ``wait``, each live
+migration in status ``running`` costs one more read per poll: its
+progress, which the bulk read does not carry. Every server is
 judged by the same step as ``watch`` (``step.Stepper``). Every step is
 journaled before or as it happens, so an interrupted batch can be resumed
 without ever submitting a server twice.

@@ -143,9 +143,7 @@ class TestNextPoll(testtools.TestCase):
         # (a confirm sent, a verdict) the server is still due.
         c = quick(seconds=0.9)
         c.asked('s1', 10.0)
-        c.saw([model.Migration(id=1, uuid=None, type='migration',
-                               status='finished', source='a', dest='b',
-                               server_id='s1')])
+        c.saw([record(1, 'finished', 0.9)])
         self.assertAlmostEqual(10.9, c.next_poll(10.0, 10.4))
         # The confirm went: its end is due a length later.
         c.asked('s1', 11.0)
@@ -154,32 +152,45 @@ class TestNextPoll(testtools.TestCase):
         self.assertEqual(13.0, c.next_poll(11.0, 11.1))
 
 
-class TestBatchCadence(test_batch.RunnerTestCase):
-    """On the fake Nova, with its own clock: a drain of quick migrations."""
+class DrainCase(test_batch.RunnerTestCase):
+    """A drain on the fake Nova (its own clock), two in flight, confirmed.
+
+    Returns how long it took and when it polled.
+    """
 
     def polls(self):
         return [when for when, method, path, extra in self.nova.requests
                 if path == '/os-migrations' and 'changes-since' in extra]
 
-    def drain(self, seconds, n=8, learn=True, **timing):
+    def drain_these(self, sids, learn=True, **options):
         if not learn:
             self.patch(cadence, 'LEAST', 10 ** 6)
-        self.nova.timing['cold_duration'] = seconds
-        self.nova.timing.update(timing)
-        sids = self.servers(n)
+        options.setdefault('interval', 2.0)
         start = self.nova.now
         ok, entries = self.run_batch(sids, confirm=True, max_parallel=2,
-                                     interval=2.0)
+                                     **options)
         self.assertTrue(ok)
         self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
         return self.nova.now - start, self.polls()
+
+    def drain(self, n=6, learn=True, **options):
+        return self.drain_these(self.servers(n), learn=learn, **options)
+
+
+class TestBatchCadence(DrainCase):
+    """A drain of quick migrations."""
+
+    def quick_drain(self, seconds, n=8, learn=True, **timing):
+        self.nova.timing['cold_duration'] = seconds
+        self.nova.timing.update(timing)
+        return self.drain(n, learn=learn)
 
     # Nova 34 on this machine: the record a moment after the 202, the
     # server saved right after it.
     PROMPT = dict(record_delay=0.1, lag=0.05, confirm_delay=0.3)
 
     def test_quick_migrations_are_polled_when_due(self):
-        took, polls = self.drain(0.6, **self.PROMPT)
+        took, polls = self.quick_drain(0.6, **self.PROMPT)
         gaps = [b - a for a, b in zip(polls, polls[1:])]
         # Until two lengths are known, every interval; then sooner, never
         # sooner than a quarter interval.
@@ -188,12 +199,12 @@ class TestBatchCadence(test_batch.RunnerTestCase):
         self.assertGreaterEqual(min(gaps), 0.5 - 1e-6)
 
     def test_quick_migrations_drain_sooner(self):
-        took, polls = self.drain(0.6, **self.PROMPT)
+        took, polls = self.quick_drain(0.6, **self.PROMPT)
         # Against the same drain polled every interval.
         other = TestBatchCadence('test_quick_migrations_drain_sooner')
         other.setUp()
         self.addCleanup(other.doCleanups)
-        slow, regular = other.drain(0.6, learn=False, **self.PROMPT)
+        slow, regular = other.quick_drain(0.6, learn=False, **self.PROMPT)
         self.assertLess(took, slow * 0.85, (took, slow))
         # More polls, never more than one a quarter interval.
         self.assertGreater(len(polls), len(regular))
@@ -203,12 +214,12 @@ class TestBatchCadence(test_batch.RunnerTestCase):
         # The fake's own delays: the record half a second after the 202,
         # the server saved after it, a one-second confirm. Nova's lengths
         # say less of what the client waits for; the late looks cover it.
-        took, polls = self.drain(0.6)
+        took, polls = self.quick_drain(0.6)
         self.assertLessEqual(len(polls), took / 0.5 + 1)
         gaps = [b - a for a, b in zip(polls, polls[1:])]
         self.assertGreaterEqual(min(gaps), 0.5 - 1e-6)
 
     def test_long_migrations_keep_the_interval(self):
-        took, polls = self.drain(30.0, n=2)
+        took, polls = self.quick_drain(30.0, n=2)
         gaps = [round(b - a, 1) for a, b in zip(polls, polls[1:])]
         self.assertEqual({2.0}, set(gaps[1:]))

@@ -25,6 +25,7 @@ from osc_migrate_plus.engine import follower
 from osc_migrate_plus.engine import step
 from osc_migrate_plus import model
 from tests.unit.engine import test_batch
+from tests.unit.engine import test_cadence
 from tests.unit.engine import test_stall
 
 R = model.Result
@@ -112,11 +113,7 @@ class TestLostConfirmHeldUp(test_batch.RunnerTestCase):
         self.assertEqual([409], [x[3] for x in self.nova.late])
 
 
-class CadenceCase(test_batch.RunnerTestCase):
-
-    def polls(self):
-        return [w for w, m, p, x in self.nova.requests
-                if p == '/os-migrations' and 'changes-since' in x]
+class CadenceCase(test_cadence.DrainCase):
 
     def assert_no_storm(self, polls, interval):
         gaps = [b - a for a, b in zip(polls, polls[1:])]
@@ -132,15 +129,6 @@ class CadenceCase(test_batch.RunnerTestCase):
             if changes.get('status') == 'finished':
                 obj['updated_at'] += datetime.timedelta(seconds=seconds)
         self.nova._save = saved
-
-    def drain(self, n=6, interval=2.0, **options):
-        sids = self.servers(n)
-        start = self.nova.now
-        ok, entries = self.run_batch(sids, confirm=True, max_parallel=2,
-                                     interval=interval, **options)
-        self.assertTrue(ok)
-        self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
-        return self.nova.now - start, self.polls()
 
 
 class TestCadenceHeldUp(CadenceCase):
@@ -389,20 +377,12 @@ class TestResubmittedHeldUp(CadenceCase):
         sids = self.servers(6)
         self.nova.lose_reply('migrate', server=sids[3], apply_after=None)
         self.nova.lose_reply('migrate', server=sids[4], apply_after=45.0)
-        took, polls = self.drain_these(sids)
+        took, polls = self.drain_these(sids, retries=2)
         self.assert_no_storm(polls, 2.0)
         self.assertLessEqual(len(polls), took / 0.5 + 1)
         # Never two migrations of one server.
         for sid in sids:
             self.assertEqual(1, len(self.nova.records(sid)), sid)
-
-    def drain_these(self, sids):
-        start = self.nova.now
-        ok, entries = self.run_batch(sids, confirm=True, max_parallel=2,
-                                     interval=2.0, retries=2)
-        self.assertTrue(ok)
-        self.assertEqual({R.CONFIRMED}, {e.result for e in entries.values()})
-        return self.nova.now - start, self.polls()
 
 
 class TestCells(testtools.TestCase):
