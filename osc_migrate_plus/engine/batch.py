@@ -29,6 +29,7 @@ without ever submitting a server twice.
 import dataclasses
 import datetime
 import enum
+import functools
 import queue
 import random
 import threading
@@ -56,8 +57,9 @@ STALE_AFTER = 60.0
 # The least pause between two turns, as a share of --interval (the
 # shortest gap between polls too).
 MIN_PAUSE = cadences.SHORTEST
-# Confirms and reverts of one poll round go out together, this many at once:
-# one after another, the last would wait for every answer before it.
+# The migrate requests of one turn, and the confirms and reverts of one
+# poll round, go out together, this many at once: one after another, the
+# last would wait for every answer before it.
 SEND_WORKERS = 8
 # Events of the step that the journal keeps (the rest is for the eye).
 JOURNALED = ('phase', 'migration', 'taken', 'confirm-sent', 'revert-sent',
@@ -105,6 +107,7 @@ class Entry:
     next_try: float = 0.0
     baseline_read: bool = False
     unanswered: int = 0  # submissions whose answer was lost
+    sending: bool = False  # its migrate request is out, unanswered yet
     waiting_since: ty.Optional[float] = None  # Nova unreachable, unsent
     started: ty.Optional[float] = None
     finished: ty.Optional[float] = None
@@ -212,10 +215,16 @@ class Load:
         """Add ``entry`` if it holds a slot (a submission just made)."""
         if entry.state != State.INFLIGHT or entry.follow.sent is not None:
             return
+        self._add(entry.source, entry.destination)
+
+    def reserve(self, entry: Entry) -> None:
+        """Add ``entry``, whose request goes out this turn."""
+        self._add(entry.source, None)
+
+    def _add(self, source: ty.Optional[str],
+             dest: ty.Optional[str]) -> None:
         self.total += 1
-        self.per_source[entry.source] = self.per_source.get(
-            entry.source, 0) + 1
-        dest = entry.destination
+        self.per_source[source] = self.per_source.get(source, 0) + 1
         if dest is None:
             self.picking += 1
         else:
@@ -412,7 +421,20 @@ class Runner:
             self._track_pace(board)
 
     def _submit(self, board: boards.Board) -> None:
+        chosen = self._choose(board)
+        if chosen:
+            self._send_migrations(chosen)
+
+    def _choose(self, board: boards.Board) -> ty.List[Entry]:
+        """The servers whose turn it is, checked and within the limits.
+
+        Their requests then go out together (``_send_migrations``): one
+        after another, a turn that fills ten slots of a cold drain spent
+        seconds on Nova's answers (each waits for the scheduler), and the
+        next poll, with its confirms, waited for them.
+        """
         now = self.clock()
+        chosen: ty.List[Entry] = []
         # What holds a slot, counted once per turn and not once per server
         # waiting (with thousands queued that made each turn O(N^2)).
         load = Load()
@@ -424,7 +446,7 @@ class Runner:
         full: ty.Set[ty.Optional[str]] = set()
         for entry in board.group(State.QUEUED):
             if self.stop_requested:
-                return  # no new submissions
+                return chosen  # no new submissions
             if entry.state != State.QUEUED or entry.next_try > now:
                 continue
             if self.options.max_failures and \
@@ -436,53 +458,89 @@ class Runner:
             if entry.follow.source in full:
                 continue
             if not self._room(load):
-                return  # full for any server: the rest wait their turn
+                return chosen  # full for any server: the rest wait
             if not self._may_submit(entry, load):
                 full.add(entry.follow.source)  # only its source refuses it
                 if len(full) == sources:
-                    return
+                    return chosen
                 continue
             if not self._fresh_views():
-                return  # Nova unreachable: the rest wait for the next turn
+                return chosen  # Nova unreachable: the rest wait
             try:
-                self._submit_one(entry)
+                ready = self._ready(entry)
             except model.Transient as exc:
                 self._pushed_back(exc)
-                return  # Nova unreachable: the rest wait for the next turn
-            load.count(entry)
+                return chosen  # Nova unreachable: the rest wait
+            if ready:
+                chosen.append(entry)
+                load.reserve(entry)
+            else:
+                load.count(entry)  # adopted meanwhile: it holds a slot
+        return chosen
 
-    def _submit_one(self, entry: Entry) -> None:
-        f = entry.follow
+    def _ready(self, entry: Entry) -> bool:
+        """Whether to send ``entry``'s migrate request now.
+
+        Not if Nova carried out an earlier one after all, nor if the server
+        changed since the plan; its baseline read first.
+        """
         if entry.attempts and self._taken_meanwhile(entry):
-            return
+            return False
         if not self._still_planned(entry):
-            return
-        if not entry.baseline_read and not self._read_baseline(entry):
-            return
-        entry.attempts += 1
-        extra = {} if f.not_before is None else {
-            'not_before': f.not_before.isoformat()}
-        self.journal.event(entry.server_id, 'submitting',
-                           baseline_id=f.baseline_id,
-                           attempt=entry.attempts, mode=entry.item.mode,
-                           nova_time=self._nova_stamp(), **extra)
-        try:
-            self.nova.start_migration(
-                entry.server_id, live=entry.item.mode == model.Kind.LIVE,
-                host=self.options.host,
-                block_migration=self.options.block_migration)
-        except model.NovaError as exc:
-            self._submit_failed(entry, exc)
-            return
-        except model.CredentialsExpired as exc:
-            # Refused before Nova looked at it: a resume submits it again.
-            entry.attempts -= 1
-            self.journal.event(entry.server_id, 'submit-failed',
-                               message=str(exc), refused=True)
-            raise
-        self.journal.event(entry.server_id, 'submitted')
-        self.cadence.asked(entry.server_id, self.clock())
-        self._inflight(entry, step.Start.SENT, 'submitted')
+            return False
+        return entry.baseline_read or self._read_baseline(entry)
+
+    def _send_migrations(self, entries: ty.List[Entry]) -> None:
+        """Send the migrate requests of ``entries``, together.
+
+        Each is journaled as submitting before any goes out, and each
+        answer is judged and journaled here, in order, once all are in:
+        only the requests run in threads. Until then an entry is
+        ``sending``: interrupted then, --resume looks for its migration
+        before sending anything again.
+        """
+        for entry in entries:
+            entry.attempts += 1
+            entry.sending = True
+            f = entry.follow
+            extra = {} if f.not_before is None else {
+                'not_before': f.not_before.isoformat()}
+            self.journal.event(entry.server_id, 'submitting',
+                               baseline_id=f.baseline_id,
+                               attempt=entry.attempts,
+                               mode=entry.item.mode,
+                               nova_time=self._nova_stamp(), **extra)
+        answers = _together([functools.partial(self._request, entry)
+                             for entry in entries])
+        raised: ty.Optional[BaseException] = None
+        for entry, answer in zip(entries, answers):
+            if isinstance(answer, model.CredentialsExpired):
+                # Refused before Nova looked at it: a resume submits it
+                # again. The others' answers are journaled first.
+                entry.sending = False
+                entry.attempts -= 1
+                self.journal.event(entry.server_id, 'submit-failed',
+                                   message=str(answer), refused=True)
+                raised = raised or answer
+            elif isinstance(answer, model.NovaError):
+                entry.sending = False
+                self._submit_failed(entry, answer)
+            elif isinstance(answer, BaseException):
+                raised = raised or answer  # still sending: not known
+            else:
+                entry.sending = False
+                self.journal.event(entry.server_id, 'submitted')
+                self.cadence.asked(entry.server_id, self.clock())
+                self._inflight(entry, step.Start.SENT, 'submitted')
+        if raised is not None:
+            raise raised
+
+    def _request(self, entry: Entry) -> None:
+        """The migrate request itself (from a thread: Nova only)."""
+        self.nova.start_migration(
+            entry.server_id, live=entry.item.mode == model.Kind.LIVE,
+            host=self.options.host,
+            block_migration=self.options.block_migration)
 
     def _taken_meanwhile(self, entry: Entry) -> bool:
         """Before sending again: did an earlier request land after all?
@@ -967,10 +1025,8 @@ class Runner:
                and e.follow.pending is not None]
         if not due:
             return
-        if len(due) == 1:
-            answers: ty.List[ty.Any] = [self.stepper.send(due[0].follow)]
-        else:
-            answers = _send_together(self.stepper, [e.follow for e in due])
+        answers = _together([functools.partial(self.stepper.send, e.follow)
+                             for e in due])
         raised: ty.Optional[BaseException] = None
         for entry, answer in zip(due, answers):
             if isinstance(answer, BaseException) and \
@@ -1044,6 +1100,16 @@ class Runner:
                 self.journal.event(entry.server_id, 'interrupted',
                                    migration_id=entry.follow.migration_id,
                                    message=why, **report_facts(entry))
+            elif entry.state == State.QUEUED and entry.sending:
+                # Journaled as submitting: --resume looks for it in Nova.
+                entry.state = State.DONE
+                entry.result = R.INTERRUPTED
+                entry.message = ('interrupted while its migrate request was '
+                                 'out: --resume looks for it in Nova before '
+                                 'sending anything again')
+                self.journal.event(entry.server_id, 'interrupted',
+                                   message=entry.message,
+                                   **report_facts(entry))
             elif entry.state == State.QUEUED:
                 entry.state = State.DONE
                 entry.result = R.NOT_STARTED
@@ -1054,18 +1120,23 @@ class Runner:
                                  'error': str(self.fatal)})
 
 
-def _send_together(stepper: step.Stepper, follows: ty.List[step.Follow]
-                   ) -> ty.List[ty.Any]:
-    """``stepper.send`` for each, SEND_WORKERS at once: each one's answer.
+def _together(calls: ty.List[ty.Callable[[], ty.Any]]) -> ty.List[ty.Any]:
+    """Make the calls, SEND_WORKERS at once: what each returned or raised.
 
-    Nova's error, None, or what else the request raised. Daemon threads:
-    Ctrl-C twice ("quit at once") leaves at once, even if a request hangs
-    in a Nova that no longer answers (a pool's threads would be waited
-    for, on the way out and again when the interpreter exits).
+    One alone is made here. Daemon threads: Ctrl-C twice ("quit at once")
+    leaves at once, even if a request hangs in a Nova that no longer
+    answers (a pool's threads would be waited for, on the way out and again
+    when the interpreter exits).
     """
-    answers: ty.List[ty.Any] = [None] * len(follows)
+    answers: ty.List[ty.Any] = [None] * len(calls)
+    if len(calls) == 1:
+        try:
+            answers[0] = calls[0]()
+        except Exception as exc:
+            answers[0] = exc
+        return answers
     todo: 'queue.Queue[int]' = queue.Queue()
-    for index in range(len(follows)):
+    for index in range(len(calls)):
         todo.put(index)
 
     def work() -> None:
@@ -1075,13 +1146,13 @@ def _send_together(stepper: step.Stepper, follows: ty.List[step.Follow]
             except queue.Empty:
                 return
             try:
-                answers[index] = stepper.send(follows[index])
+                answers[index] = calls[index]()
             except BaseException as exc:  # handed to the main thread
                 answers[index] = exc
 
     threads = [threading.Thread(target=work, daemon=True,
                                 name='migrate-plus-send')
-               for _ in range(min(len(follows), SEND_WORKERS))]
+               for _ in range(min(len(calls), SEND_WORKERS))]
     for thread in threads:
         thread.start()
     for thread in threads:
