@@ -1,0 +1,135 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A review of the migrate requests sent together: a bad night's turns.
+
+More servers chosen in one turn than requests go out at once (8): the
+rest wait in the queue of the sending threads. A stop (Ctrl-C once, or
+twice) must keep them from going out after it. On the unkind fake Nova,
+through the real command and gateway.
+"""
+
+import json
+import os
+import signal
+import threading
+
+from osc_migrate_plus.engine import batch as engine
+from osc_migrate_plus.engine import journal as jrn
+from tests.unit.v1 import test_efficiency as eff
+from tests.unit.v1 import test_report
+
+TURN = engine.SEND_WORKERS + 4
+
+
+def _is_migrate(method, body):
+    return method == 'POST' and isinstance(body, dict) and 'migrate' in body
+
+
+class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
+                                  eff.EfficiencyTestCase):
+
+    def _journal(self):
+        with open(self.path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def _servers(self, fake):
+        # Two sources: each destination host takes at most TURN.
+        return [fake.add_server('vm%d' % n) for n in range(TURN)]
+
+    def test_ctrl_c_once_sends_no_request_after_it(self):
+        """Ctrl-C once while the first 8 of 12 requests are out.
+
+        "No new submissions": the 4 still queued in the turn never go
+        out; the journal says so (a resume plans them again, with no
+        wait for a lost answer), and a resume moves every server once.
+        """
+        fake = self.cloud()
+        ids = self._servers(fake)
+        lock = threading.Lock()
+        seen = []
+
+        def gate(method, url, body):
+            if not _is_migrate(method, body):
+                return
+            with lock:
+                seen.append(url)
+                first = len(seen) == 1
+            if first:
+                os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(0.3)  # real time: the others meet it
+        fake.gate = gate
+        rc, rows = self.drain(TURN, '--confirm')
+        self.assertEqual(130, rc)
+        sent = fake.count('POST', 'migrate')
+        self.assertLessEqual(sent, engine.SEND_WORKERS)
+        unsent = [sid for sid in ids if rows[sid]['Result'] == 'not-started']
+        self.assertEqual(TURN - sent, len(unsent))
+        replayed = jrn.replay(self.path).servers
+        for sid in unsent:
+            self.assertEqual(jrn.PLANNED, replayed[sid].state)
+            self.assertEqual(0, rows[sid]['Attempts'])
+        # The report tells the same from the journal.
+        rrc, rebuilt, _ = self.rows(self.path)
+        self.assertEqual(130, rrc)
+        self.assertSameAsBatch(rows, rebuilt)
+        fake.gate = None
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertEqual(TURN, fake.count('POST', 'migrate'))
+
+    def test_ctrl_c_twice_sends_no_request_after_it(self):
+        """Ctrl-C twice while one request of 12 hangs in Nova.
+
+        The batch quits at once; the sending threads, left behind, must
+        not send what was still queued in the turn. A resume moves every
+        server once.
+        """
+        fake = self.cloud()
+        ids = self._servers(fake)
+        release = threading.Event()
+        self.addCleanup(release.set)
+        lock = threading.Lock()
+        seen = []
+
+        def gate(method, url, body):
+            if not _is_migrate(method, body):
+                return
+            with lock:
+                seen.append(url)
+                first = len(seen) == 1
+            if first:
+                os.kill(os.getpid(), signal.SIGINT)
+                threading.Event().wait(0.2)  # real time
+                os.kill(os.getpid(), signal.SIGINT)
+                release.wait(5)
+            else:
+                threading.Event().wait(0.3)  # real time
+        fake.gate = gate
+        self.assertRaises(KeyboardInterrupt, self.drain, TURN, '--confirm')
+        release.set()
+        # What the threads left behind still do (real time).
+        threading.Event().wait(1.5)
+        self.assertLessEqual(len(seen), engine.SEND_WORKERS)
+        interrupted = {r['server'] for r in self._journal()
+                       if r.get('event') == 'interrupted'}
+        replayed = jrn.replay(self.path).servers
+        for sid in ids:
+            if sid not in interrupted:
+                # Never sent: planned again, not looked for.
+                self.assertEqual(jrn.PLANNED, replayed[sid].state, sid)
+        fake.gate = None
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertEqual(TURN, fake.count('POST', 'migrate'))
