@@ -133,3 +133,92 @@ class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
         self.assertEqual(0, rc)
         self.assertMovedOnce(fake, ids, rows)
         self.assertEqual(TURN, fake.count('POST', 'migrate'))
+
+
+class InFlight:
+    """What truly holds a slot in Nova: migrate taken, confirm not yet.
+
+    Sampled at every request Nova works on (under its lock), lost ones
+    applied late included. Per source (the server's host when taken) and
+    per destination (the host the scheduler claimed), and the peaks.
+    """
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.held = {}  # server: source
+        self.peak = 0
+        self.peak_source = 0
+        self.peak_dest = 0
+        route = fake._route
+
+        def traced(req):
+            status, body = route(req)
+            sid = req.server_id
+            if req.action in ('migrate', 'os-migrateLive'):
+                self.held[sid] = fake._servers[sid]['host']
+            elif req.action in ('confirmResize', 'revertResize'):
+                self.held.pop(sid, None)
+            self.sample()
+            return status, body
+        fake._route = traced
+
+    def sample(self):
+        sources, dests = {}, {}
+        for sid, source in self.held.items():
+            sources[source] = sources.get(source, 0) + 1
+            record = next((m for m in self.fake._migrations
+                           if m['instance_uuid'] == sid
+                           and m['status'] != 'confirmed'), None)
+            dest = record and (record.get('dest_compute')
+                               or record.get('claimed'))
+            if dest:
+                dests[dest] = dests.get(dest, 0) + 1
+        self.peak = max(self.peak, len(self.held))
+        self.peak_source = max([self.peak_source] + list(sources.values()))
+        self.peak_dest = max([self.peak_dest] + list(dests.values()))
+
+
+class TestLimitsWithRequestsTogether(eff.EfficiencyTestCase):
+    """Limits hold for what is truly in flight in Nova, on a bad night."""
+
+    def _night(self, fake, ids):
+        fake.gate = eff.ConcurrencyGate('migrate', linger=0.05)
+        fake.lose_reply('migrate', server=ids[0], apply_after=3.0)
+        fake.lose_reply('migrate', server=ids[3], apply_after=None)
+        fake.fail_request(action='migrate', status=503, times=2)
+        fake.fail_request(action='migrate', status='reset', times=1)
+
+    def test_fixed_limits(self):
+        fake = self.cloud(hosts=4)
+        ids = [fake.add_server('a%d' % n) for n in range(6)]
+        ids += [fake.add_server('b%d' % n, host='compute2')
+                for n in range(6)]
+        self._night(fake, ids)
+        seen = InFlight(fake)
+        # Named (not drained: one source's servers may land on the other).
+        rc, rows = self.batch(*ids, '--confirm', '--max-parallel', '4',
+                              '--max-per-source', '2',
+                              '--max-per-destination', '3',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertGreaterEqual(fake.gate.peak, 2)
+        self.assertEqual(4, seen.peak)
+        self.assertEqual(2, seen.peak_source)
+        self.assertLessEqual(seen.peak_dest, 3)
+
+    def test_auto_never_past_its_ceiling(self):
+        fake = self.cloud(hosts=4)
+        ids = [fake.add_server('a%d' % n) for n in range(8)]
+        ids += [fake.add_server('b%d' % n, host='compute2')
+                for n in range(8)]
+        self._night(fake, ids)
+        seen = InFlight(fake)
+        rc, rows = self.batch(*ids, '--confirm', '--max-parallel',
+                              'auto', '--max-per-source', '3',
+                              '--max-per-destination', '6',
+                              '--state-file', self.path)
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertLessEqual(seen.peak, 6)
+        self.assertLessEqual(seen.peak_source, 3)
