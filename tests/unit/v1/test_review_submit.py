@@ -222,3 +222,62 @@ class TestLimitsWithRequestsTogether(eff.EfficiencyTestCase):
         self.assertMovedOnce(fake, ids, rows)
         self.assertLessEqual(seen.peak, 6)
         self.assertLessEqual(seen.peak_source, 3)
+
+
+class TestCrashMidSend(eff.EfficiencyTestCase):
+
+    def test_resume_from_a_journal_of_requests_all_out(self):
+        """The client dies while four requests are out (SIGKILL, power).
+
+        The journal then holds four 'submitting' and nothing after. Nova
+        took two at once, one late (its answer lost), and never got the
+        fourth (lost before Nova): a resume follows the three, sends the
+        fourth again once Nova shows nothing of it, each moved once.
+        """
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(4)]
+        fake.lose_reply('migrate', server=ids[2], apply_after=20.0)
+        fake.lose_reply('migrate', server=ids[3], apply_after=None)
+        release = threading.Event()
+        self.addCleanup(release.set)
+        lock = threading.Lock()
+        out = []
+        crash = []
+
+        def gate(method, url, body):
+            if not _is_migrate(method, body):
+                return
+            with lock:
+                out.append(url)
+                first = len(out) == 1
+            if not first:
+                return
+            for _ in range(100):  # real time: all four out
+                if len(out) == 4:
+                    break
+                threading.Event().wait(0.02)
+            with open(self.path) as f:
+                crash.append(f.read())  # what a crash leaves
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+            release.wait(5)
+        fake.gate = gate
+        self.assertRaises(KeyboardInterrupt, self.drain, 4, '--confirm')
+        release.set()
+        for _ in range(100):  # the hung one reaches Nova (real time)
+            if fake.count('POST', 'migrate') == 4:
+                break
+            threading.Event().wait(0.05)
+        fake.gate = None
+        self.assertEqual(4, crash[0].count('"submitting"'))
+        self.assertEqual(0, crash[0].count('"submitted"'))
+        with open(self.path, 'w') as f:
+            f.write(crash[0])
+        replayed = jrn.replay(self.path).servers
+        self.assertEqual([jrn.SUBMITTING] * 4,
+                         [replayed[sid].state for sid in ids])
+        rc, rows = self.batch('--resume', self.path)
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertEqual(5, fake.count('POST', 'migrate'))
