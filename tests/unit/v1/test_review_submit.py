@@ -128,6 +128,14 @@ class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
             if sid not in interrupted:
                 # Never sent: planned again, not looked for.
                 self.assertEqual(jrn.PLANNED, replayed[sid].state, sid)
+        # The report of that journal: what was out is interrupted (its
+        # migration may go on in Nova), the rest not started.
+        rrc, rebuilt, _ = self.rows(self.path)
+        self.assertEqual(130, rrc)
+        for sid in ids:
+            self.assertEqual('interrupted' if sid in interrupted
+                             else 'not-started', rebuilt[sid]['Result'])
+        self.assertTrue(interrupted)
         fake.gate = None
         rc, rows = self.batch('--resume', self.path)
         self.assertEqual(0, rc)
