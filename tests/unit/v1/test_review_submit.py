@@ -289,3 +289,38 @@ class TestCrashMidSend(eff.EfficiencyTestCase):
         self.assertEqual(0, rc)
         self.assertMovedOnce(fake, ids, rows)
         self.assertEqual(5, fake.count('POST', 'migrate'))
+
+
+class TestSomeoneElseInTheTurn(eff.EfficiencyTestCase):
+
+    def test_started_elsewhere_between_the_check_and_the_send(self):
+        """Someone starts migrating one server of the turn meanwhile.
+
+        The checks of the turn all come before its requests: ours reaches
+        Nova after theirs (409, task_state). Theirs is followed; the
+        server is never sent again, and moved once.
+        """
+        fake = self.cloud()
+        ids = [fake.add_server('vm%d' % n) for n in range(4)]
+        fake.gate = eff.ConcurrencyGate('migrate', linger=0.05)
+        gate = fake.gate
+        taken = []
+
+        def meanwhile(method, url, body):
+            if _is_migrate(method, body) and ids[1] in url and not taken:
+                taken.append(url)
+                with fake._lock:
+                    fake.start_elsewhere(ids[1])
+            gate(method, url, body)
+        fake.gate = meanwhile
+        rc, rows = self.drain(4, '--confirm')
+        self.assertEqual(0, rc)
+        self.assertMovedOnce(fake, ids, rows)
+        self.assertEqual(4, fake.count('POST', 'migrate'))
+        self.assertEqual(1, len(fake.late))  # theirs, applied by Nova
+        # Ours came second: refused over the task state.
+        with open(self.path) as f:
+            refused = [json.loads(line) for line in f
+                       if '"submit-failed"' in line]
+        self.assertEqual([ids[1]], [r['server'] for r in refused])
+        self.assertIn('task_state', refused[0]['message'])
