@@ -510,11 +510,29 @@ class Runner:
                                attempt=entry.attempts,
                                mode=entry.item.mode,
                                nova_time=self._nova_stamp(), **extra)
-        answers = _together([functools.partial(self._request, entry)
-                             for entry in entries])
+        made: ty.Set[int] = set()
+
+        def go(index: int) -> bool:
+            # From a sending thread, before each request: after a stop
+            # (Ctrl-C), no new submissions, even of this turn.
+            if self.stop_requested:
+                return False
+            made.add(index)
+            return True
+        try:
+            answers = _together([functools.partial(self._request, entry)
+                                 for entry in entries], go)
+        except BaseException:
+            # Quit at once: what never went out is not looked for.
+            for index, entry in enumerate(entries):
+                if index not in made:
+                    self._not_sent(entry)
+            raise
         raised: ty.Optional[BaseException] = None
         for entry, answer in zip(entries, answers):
-            if isinstance(answer, model.CredentialsExpired):
+            if answer is NOT_MADE:
+                self._not_sent(entry)
+            elif isinstance(answer, model.CredentialsExpired):
                 # Refused before Nova looked at it: a resume submits it
                 # again. The others' answers are journaled first.
                 entry.sending = False
@@ -534,6 +552,13 @@ class Runner:
                 self._inflight(entry, step.Start.SENT, 'submitted')
         if raised is not None:
             raise raised
+
+    def _not_sent(self, entry: Entry) -> None:
+        """Journaled as submitting, but its request never went out."""
+        entry.sending = False
+        entry.attempts -= 1
+        self.journal.event(entry.server_id, 'not-sent',
+                           message='stopping: not sent')
 
     def _request(self, entry: Entry) -> None:
         """The migrate request itself (from a thread: Nova only)."""
@@ -1120,31 +1145,48 @@ class Runner:
                                  'error': str(self.fatal)})
 
 
-def _together(calls: ty.List[ty.Callable[[], ty.Any]]) -> ty.List[ty.Any]:
+# The answer of a call ``_together`` did not make.
+NOT_MADE = object()
+
+
+def _together(calls: ty.List[ty.Callable[[], ty.Any]],
+              go: ty.Optional[ty.Callable[[int], bool]] = None
+              ) -> ty.List[ty.Any]:
     """Make the calls, SEND_WORKERS at once: what each returned or raised.
 
     One alone is made here. Daemon threads: Ctrl-C twice ("quit at once")
     leaves at once, even if a request hangs in a Nova that no longer
     answers (a pool's threads would be waited for, on the way out and again
-    when the interpreter exits).
+    when the interpreter exits). Those left behind then make no further
+    call. ``go`` (index), asked before each call, may hold it back: its
+    answer is NOT_MADE. Once the wait is interrupted it is never asked
+    again, so what it said by then is final.
     """
-    answers: ty.List[ty.Any] = [None] * len(calls)
+    answers: ty.List[ty.Any] = [NOT_MADE] * len(calls)
     if len(calls) == 1:
-        try:
-            answers[0] = calls[0]()
-        except Exception as exc:
-            answers[0] = exc
+        if go is None or go(0):
+            try:
+                answers[0] = calls[0]()
+            except Exception as exc:
+                answers[0] = exc
         return answers
     todo: 'queue.Queue[int]' = queue.Queue()
     for index in range(len(calls)):
         todo.put(index)
+    lock = threading.Lock()
+    over = threading.Event()
 
     def work() -> None:
         while True:
-            try:
-                index = todo.get_nowait()
-            except queue.Empty:
-                return
+            with lock:
+                if over.is_set():
+                    return
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if go is not None and not go(index):
+                    continue
             try:
                 answers[index] = calls[index]()
             except BaseException as exc:  # handed to the main thread
@@ -1153,8 +1195,13 @@ def _together(calls: ty.List[ty.Callable[[], ty.Any]]) -> ty.List[ty.Any]:
     threads = [threading.Thread(target=work, daemon=True,
                                 name='migrate-plus-send')
                for _ in range(min(len(calls), SEND_WORKERS))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()  # a signal's KeyboardInterrupt comes through here
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()  # a signal's KeyboardInterrupt comes through here
+    except BaseException:
+        with lock:
+            over.set()
+        raise
     return answers

@@ -356,6 +356,10 @@ def apply(current: ServerState, record: dict) -> ServerState:
     if event == 'not-taken':
         # Nova showed no sign of it: sending again is safe.
         return current._replace(state=PLANNED)
+    if event == 'not-sent':
+        # Journaled as submitting, then held back (a stop): never sent.
+        return current._replace(state=PLANNED,
+                                attempts=max(0, current.attempts - 1))
     if event in ('submitted', 'adopted', 'taken'):
         baseline = record.get('baseline_id')
         return current._replace(

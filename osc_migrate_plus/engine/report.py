@@ -289,7 +289,7 @@ class _Server:
         elif name in _IN_FLIGHT:
             if self.phase in (None, QUEUED):
                 self.enter(MIGRATING, at)
-        elif name in ('submit-failed', 'not-taken'):
+        elif name in ('submit-failed', 'not-taken', 'not-sent'):
             if self.state.state == jrn.PLANNED:
                 self.enter(QUEUED, at)  # to be sent again
         elif name == 'phase':

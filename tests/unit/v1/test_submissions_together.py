@@ -69,8 +69,10 @@ class TestSubmissionsTogether(eff.EfficiencyTestCase):
         self.assertEqual([4] * 4, journaled)
 
     def test_lost_and_failed_among_one_turn(self):
-        """Six requests together: one lost (applied late), one lost for
-        good, one answered 503. Each server ends confirmed, moved once.
+        """Six requests together: one lost, one lost for good, one 503.
+
+        The first lost is applied late. Each server ends confirmed, moved
+        once.
         """
         fake = self.cloud()
         ids = [fake.add_server('vm%d' % n) for n in range(6)]
@@ -122,12 +124,20 @@ class TestSubmissionsTogether(eff.EfficiencyTestCase):
         release = threading.Event()
         self.addCleanup(release.set)
         hung = []
+        out = []
 
         def gate(method, url, body):
             if not _is_migrate(method, body):
                 return
+            out.append(url)
             if not hung:
                 hung.append(url)
+                # Every request of the turn out first: after a Ctrl-C none
+                # is sent (real time).
+                for _ in range(100):
+                    if len(out) == 3:
+                        break
+                    threading.Event().wait(0.02)
                 os.kill(os.getpid(), signal.SIGINT)
                 threading.Event().wait(0.3)  # real time
                 os.kill(os.getpid(), signal.SIGINT)
