@@ -112,9 +112,10 @@ class NovaGateway:
         self._microversion: ty.Optional[str] = None
         self._explicit: ty.Optional[str] = None
         # Nova's clock: the Date of its latest answer, and when (on our
-        # monotonic clock) that answer came.
-        self._nova_date: ty.Optional[datetime.datetime] = None
-        self._nova_date_at = 0.0
+        # monotonic clock) that answer came; set as one, since requests
+        # answer from several threads at once.
+        self._nova_date: ty.Optional[ty.Tuple[datetime.datetime, float]] \
+            = None
         # What Nova's policy lets this user read, learned from its 403s:
         # every project's servers (all_tenants), and the migrations of one
         # project only (a project manager, nova >= 32) or of all.
@@ -186,8 +187,8 @@ class NovaGateway:
         """
         if self._nova_date is None:
             return None
-        return self._nova_date + datetime.timedelta(
-            seconds=time.monotonic() - self._nova_date_at)
+        date, at = self._nova_date
+        return date + datetime.timedelta(seconds=time.monotonic() - at)
 
     # -- HTTP --------------------------------------------------------------
     def _call(self, method: str, url: str, body: ty.Any = None,
@@ -246,8 +247,7 @@ class NovaGateway:
         headers = getattr(response, 'headers', None) or {}
         date = _parse_date(headers.get('Date'))
         if date is not None:
-            self._nova_date = date
-            self._nova_date_at = time.monotonic()
+            self._nova_date = (date, time.monotonic())
 
     @staticmethod
     def _error(response: ty.Any) -> model.NovaError:
