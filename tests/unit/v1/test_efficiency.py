@@ -15,9 +15,15 @@
 On the unkind fake Nova, through the real command and gateway.
 """
 
+import json
 import threading
 
 from tests.unit.v1 import test_unkind_nova as base
+
+
+def is_action(method, body, action):
+    """A POST of this server action (``migrate``, ``confirmResize``...)."""
+    return method == 'POST' and isinstance(body, dict) and action in body
 
 
 class ConcurrencyGate:
@@ -36,8 +42,7 @@ class ConcurrencyGate:
         self._lock = threading.Lock()
 
     def __call__(self, method, url, body):
-        if method != 'POST' or not isinstance(body, dict) or \
-                self.action not in body:
+        if not is_action(method, body, self.action):
             return
         with self._lock:
             self.now += 1
@@ -49,6 +54,10 @@ class ConcurrencyGate:
 
 
 class EfficiencyTestCase(base.UnkindNovaTestCase):
+
+    def journal_records(self):
+        with open(self.path) as f:
+            return [json.loads(line) for line in f if line.strip()]
 
     def drain(self, width, *args):
         """batch --source-host compute1, every limit at ``width``."""

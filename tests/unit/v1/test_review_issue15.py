@@ -201,10 +201,6 @@ class TestNamedInBulk(eff.EfficiencyTestCase):
 
 class TestResumeJournals(eff.EfficiencyTestCase):
 
-    def _journal(self):
-        with open(self.path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
     def _killed_after_one_submission(self, *extra):
         fake = self.cloud()
         fake.timing['cold_duration'] = 30
@@ -255,7 +251,7 @@ class TestResumeJournals(eff.EfficiencyTestCase):
     def test_resume_of_a_journal_without_not_before(self):
         """A journal of before issue 15 has no not_before: resumed alike."""
         fake, sids = self._killed_after_one_submission()
-        lines = self._journal()
+        lines = self.journal_records()
         self.assertTrue([r for r in lines if r.get('not_before')])
         with open(self.path, 'w') as f:
             for record in lines:

@@ -32,15 +32,39 @@ TURN = engine.SEND_WORKERS + 4
 
 
 def _is_migrate(method, body):
-    return method == 'POST' and isinstance(body, dict) and 'migrate' in body
+    return eff.is_action(method, body, 'migrate')
+
+
+def _sigint():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+class FirstMigrate:
+    """Counts migrate requests; the first does ``first`` (the Ctrl-Cs).
+
+    The others linger (real time) so that requests sent together meet.
+    """
+
+    def __init__(self, first, linger=0.3):
+        self.first = first
+        self.linger = linger
+        self.seen = []
+        self._lock = threading.Lock()
+
+    def __call__(self, method, url, body):
+        if not _is_migrate(method, body):
+            return
+        with self._lock:
+            self.seen.append(url)
+            first = len(self.seen) == 1
+        if first:
+            self.first()
+        else:
+            threading.Event().wait(self.linger)
 
 
 class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
                                   eff.EfficiencyTestCase):
-
-    def _journal(self):
-        with open(self.path) as f:
-            return [json.loads(line) for line in f if line.strip()]
 
     def _servers(self, fake):
         # Two sources: each destination host takes at most TURN.
@@ -55,19 +79,11 @@ class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
         """
         fake = self.cloud()
         ids = self._servers(fake)
-        lock = threading.Lock()
-        seen = []
 
-        def gate(method, url, body):
-            if not _is_migrate(method, body):
-                return
-            with lock:
-                seen.append(url)
-                first = len(seen) == 1
-            if first:
-                os.kill(os.getpid(), signal.SIGINT)
+        def first():
+            _sigint()
             threading.Event().wait(0.3)  # real time: the others meet it
-        fake.gate = gate
+        fake.gate = FirstMigrate(first)
         rc, rows = self.drain(TURN, '--confirm')
         self.assertEqual(130, rc)
         sent = fake.count('POST', 'migrate')
@@ -99,29 +115,20 @@ class TestStopWhileTheTurnGoesOut(test_report.ReportTestCase,
         ids = self._servers(fake)
         release = threading.Event()
         self.addCleanup(release.set)
-        lock = threading.Lock()
-        seen = []
 
-        def gate(method, url, body):
-            if not _is_migrate(method, body):
-                return
-            with lock:
-                seen.append(url)
-                first = len(seen) == 1
-            if first:
-                os.kill(os.getpid(), signal.SIGINT)
-                threading.Event().wait(0.2)  # real time
-                os.kill(os.getpid(), signal.SIGINT)
-                release.wait(5)
-            else:
-                threading.Event().wait(0.3)  # real time
+        def first():
+            _sigint()
+            threading.Event().wait(0.2)  # real time
+            _sigint()
+            release.wait(5)
+        gate = FirstMigrate(first)
         fake.gate = gate
         self.assertRaises(KeyboardInterrupt, self.drain, TURN, '--confirm')
         release.set()
         # What the threads left behind still do (real time).
         threading.Event().wait(1.5)
-        self.assertLessEqual(len(seen), engine.SEND_WORKERS)
-        interrupted = {r['server'] for r in self._journal()
+        self.assertLessEqual(len(gate.seen), engine.SEND_WORKERS)
+        interrupted = {r['server'] for r in self.journal_records()
                        if r.get('event') == 'interrupted'}
         replayed = jrn.replay(self.path).servers
         for sid in ids:

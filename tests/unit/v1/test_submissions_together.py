@@ -18,7 +18,6 @@ confirms) waited for it. On the unkind fake Nova, through the real command
 and gateway.
 """
 
-import json
 import os
 import signal
 import threading
@@ -28,14 +27,10 @@ from tests.unit.v1 import test_efficiency as eff
 
 
 def _is_migrate(method, body):
-    return method == 'POST' and isinstance(body, dict) and 'migrate' in body
+    return eff.is_action(method, body, 'migrate')
 
 
 class TestSubmissionsTogether(eff.EfficiencyTestCase):
-
-    def _journal(self):
-        with open(self.path) as f:
-            return [json.loads(line) for line in f if line.strip()]
 
     def test_migrate_requests_of_one_turn_go_out_together(self):
         """Six slots free at the start: six requests on the wire at once.
@@ -103,7 +98,7 @@ class TestSubmissionsTogether(eff.EfficiencyTestCase):
         self.assertNotEqual(0, rc)
         self.assertEqual(4, fake.gate.seen)
         self.assertEqual(3, self.journal_count('"event":"submitted"'))
-        refused = [r for r in self._journal()
+        refused = [r for r in self.journal_records()
                    if r.get('event') == 'submit-failed']
         self.assertEqual(1, len(refused))
         self.assertTrue(refused[0]['refused'])
@@ -155,7 +150,7 @@ class TestSubmissionsTogether(eff.EfficiencyTestCase):
         self.assertTrue(hung)
         self.assertLess(took, 3.0)
         self.assertEqual(3, fake.count('POST', 'migrate'))
-        interrupted = [r for r in self._journal()
+        interrupted = [r for r in self.journal_records()
                        if r.get('event') == 'interrupted']
         self.assertEqual(3, len(interrupted))
         for record in interrupted:
